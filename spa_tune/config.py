@@ -1,0 +1,195 @@
+"""The trial configuration: every key a trial takes, its default, type and valid range.
+
+Keys use the spreadsheet's column names (the original command-line flags) plus ``method``,
+``model``, the data keys and the SPLoPA keys. ``load_trial_config`` reads a YAML file and
+``--set`` overrides and turns every mistake into a one-line ``SpaTuneError``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import SpaTuneError
+
+Method = Literal["fine-pruning", "splopa", "dense"]
+PruningMethod = Literal["magnitude", "topK", "threshold", "sigmoied_threshold", "l0"]
+RANKED_METHODS = ("topK", "magnitude")
+
+
+class TrialConfig(BaseModel):
+    """One prune-and-adapt trial. Defaults follow the original experiments (seed-notes)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    # What to train
+    method: Method = "fine-pruning"
+    model: str = "minilm"
+    tokenizer: str | None = None
+    # Data
+    dataset: str = "rajpurkar/squad"
+    train_file: str | None = None
+    eval_file: str | None = None
+    generated_train_questions: int = Field(2000, ge=1)
+    generated_eval_questions: int = Field(300, ge=1)
+    max_train_samples: int | None = Field(None, ge=1)
+    max_eval_samples: int | None = Field(None, ge=1)
+    max_seq_length: int = Field(384, ge=32)
+    doc_stride: int = Field(128, ge=1)
+    max_query_length: int = Field(64, ge=4)
+    n_best_size: int = Field(20, ge=1)
+    max_answer_length: int = Field(30, ge=1)
+    # Optimisation
+    per_gpu_train_batch_size: int = Field(16, ge=1)
+    per_gpu_eval_batch_size: int = Field(64, ge=1)
+    num_train_epochs: float = Field(10.0, gt=0)
+    max_steps: int | None = Field(None, ge=1)
+    learning_rate: float = Field(3e-5, gt=0)
+    mask_scores_learning_rate: float = Field(1e-2, gt=0)
+    adapter_learning_rate: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    adam_epsilon: float = Field(1e-8, gt=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    warmup_steps: int = Field(0, ge=0)
+    seed: int = 42
+    eval_every: int = Field(0, ge=0)
+    keep_checkpoints: int = Field(2, ge=1)
+    output_dir: str = "runs/trial"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Pruning
+    pruning_method: PruningMethod = "topK"
+    global_topk: bool = False
+    mask_init: Literal["constant", "uniform", "kaiming"] = "constant"
+    mask_scale: float = 0.0
+    mask_block_rows: int = Field(32, ge=1)
+    mask_block_cols: int = Field(32, ge=1)
+    initial_threshold: float = 1.0
+    final_threshold: float = 0.7
+    initial_warmup: float = Field(1.0, ge=0)
+    final_warmup: float = Field(2.0, ge=0)
+    # Regularization
+    regularization: Literal["l1", "l0"] | None = None
+    final_lambda: float = Field(0.0, ge=0)
+    # Distillation
+    teacher_type: Literal["bert"] | None = None
+    teacher_name_or_path: str | None = None
+    alpha_ce: float = Field(0.5, ge=0)
+    alpha_distil: float = Field(0.5, ge=0)
+    temperature: float = Field(2.0, gt=0)
+    # SPLoPA
+    num_splopa_prototypes: int = Field(64, ge=1)
+    splopa_prototype_rank: int = Field(1, ge=1)
+    splopa_init_range: float = Field(1e-4, ge=0)
+    shared_prototypes: bool = False
+
+    @field_validator("regularization", "teacher_type", "teacher_name_or_path", "tokenizer", mode="before")
+    @classmethod
+    def _null_string(cls, value: Any) -> Any:
+        """The sheet writes "null" (and empty cells) for unset values."""
+        return None if value in ("null", "None", "") else value
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> TrialConfig:
+        if self.method != "dense" and self.pruning_method in RANKED_METHODS:
+            for key in ("initial_threshold", "final_threshold"):
+                value = getattr(self, key)
+                if not 0.0 <= value <= 1.0:
+                    raise ValueError(
+                        f"{key}: {value} is outside [0, 1] (the kept fraction for pruning_method {self.pruning_method})"
+                    )
+        if self.global_topk and self.pruning_method not in RANKED_METHODS:
+            raise ValueError(f"global_topk: only topK and magnitude rank globally, not {self.pruning_method}")
+        if self.regularization and self.final_threshold == 0:
+            raise ValueError("final_threshold: must be non-zero with regularization (lambda scales with it)")
+        if self.method == "splopa":
+            if self.splopa_prototype_rank > min(self.mask_block_rows, self.mask_block_cols):
+                raise ValueError(
+                    f"splopa_prototype_rank: {self.splopa_prototype_rank} exceeds the block shape "
+                    f"{self.mask_block_rows}x{self.mask_block_cols}"
+                )
+        if self.doc_stride >= self.max_seq_length:
+            raise ValueError(f"doc_stride: {self.doc_stride} must be smaller than max_seq_length {self.max_seq_length}")
+        return self
+
+    @property
+    def distillation(self) -> bool:
+        """Whether a teacher is used."""
+        return self.teacher_name_or_path is not None
+
+    @property
+    def masked(self) -> bool:
+        """Whether the encoder is pruned (every method but dense)."""
+        return self.method != "dense"
+
+
+TRIAL_KEYS = tuple(TrialConfig.model_fields)
+
+
+def did_you_mean(key: str, known: tuple[str, ...] = TRIAL_KEYS) -> str:
+    """`` (did you mean 'x'?)`` for the closest known key, or an empty string."""
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def format_validation_error(err: ValidationError) -> str:
+    """The first problem of a pydantic error as ``key: message (got value)``."""
+    first = err.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "config"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "value_error" and ": " in message:
+        return message  # our own validators already name the key
+    got = first.get("input")
+    suffix = f" (got {got!r})" if first["loc"] and not isinstance(got, dict) else ""
+    return f"{key}: {message}{suffix}"
+
+
+def validate_trial_config(values: dict[str, Any], source: str = "config") -> TrialConfig:
+    """Build a ``TrialConfig``; unknown keys, wrong types and bad ranges raise ``SpaTuneError``."""
+    for key in values:
+        if key not in TRIAL_KEYS:
+            raise SpaTuneError(f"{source}: unknown key {key!r}{did_you_mean(str(key))}")
+    try:
+        return TrialConfig(**values)
+    except ValidationError as err:
+        raise SpaTuneError(f"{source}: {format_validation_error(err)}") from None
+
+
+def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
+    """``["key=value", ...]`` to a dict, each value read as YAML (``3e-5``, ``true``, ``null``)."""
+    overrides: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise SpaTuneError(f"--set: expected key=value, got {pair!r}")
+        try:
+            overrides[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            overrides[key.strip()] = raw
+    return overrides
+
+
+def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """A YAML file that must hold a mapping; errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpaTuneError(f"{path}: no such file")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise SpaTuneError(f"{path}:{where} invalid YAML: {getattr(err, 'problem', err)}") from None
+    if not isinstance(data, dict):
+        raise SpaTuneError(f"{path}: expected a mapping of trial keys, got {type(data).__name__}")
+    return data
+
+
+def load_trial_config(path: str | Path | None, overrides: list[str] | None = None) -> TrialConfig:
+    """Read a trial YAML file (optional) and apply ``--set key=value`` overrides."""
+    values = read_yaml_mapping(path) if path else {}
+    values.update(parse_overrides(overrides))
+    return validate_trial_config(values, source=str(path) if path else "--set")

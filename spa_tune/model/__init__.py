@@ -1,0 +1,1 @@
+"""Load BERT-family QA models, inject masked layers or adapters, count weights."""

@@ -1,0 +1,1 @@
+"""Block-structured pruning: binarizers, masked layers, threshold schedule, regularization."""

@@ -1,0 +1,82 @@
+"""Trial checkpoints: model, optimiser, scheduler, step and every RNG state, for exact resumption."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+STATE_FILE = "trial_state.pt"
+CONFIG_FILE = "trial_config.json"
+
+
+def rng_states() -> dict:
+    """Current Python, NumPy and torch (CPU and CUDA) random states."""
+    states = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict) -> None:
+    """Restore the states returned by ``rng_states``."""
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def save_checkpoint(directory: str | Path, model, optimizer, scheduler, step: int, config: dict, extra: dict | None = None) -> Path:
+    """Write a checkpoint folder; written to a temporary name first so a crash leaves no half folder."""
+    directory = Path(directory)
+    tmp = directory.with_name(directory.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "step": step,
+            "rng": rng_states(),
+            "extra": extra or {},
+        },
+        tmp / STATE_FILE,
+    )
+    (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True))
+    shutil.rmtree(directory, ignore_errors=True)
+    tmp.rename(directory)
+    return directory
+
+
+def load_checkpoint(directory: str | Path, model, optimizer, scheduler) -> dict:
+    """Load a checkpoint folder into model, optimiser and scheduler; restore RNG states.
+
+    Returns the stored ``step`` and ``extra`` mapping.
+    """
+    state = torch.load(Path(directory) / STATE_FILE, map_location="cpu", weights_only=False)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    set_rng_states(state["rng"])
+    return {"step": state["step"], "extra": state["extra"]}
+
+
+def is_checkpoint(directory: str | Path) -> bool:
+    """Whether a folder holds a trial checkpoint."""
+    return (Path(directory) / STATE_FILE).is_file()
+
+
+def prune_old_checkpoints(parent: str | Path, keep: int) -> None:
+    """Delete all but the newest ``keep`` ``checkpoint_<step>`` folders under ``parent``."""
+    folders = sorted(
+        (p for p in Path(parent).glob("checkpoint_*") if p.is_dir() and p.name.split("_")[-1].isdigit()),
+        key=lambda p: int(p.name.split("_")[-1]),
+    )
+    for old in folders[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,43 @@
+"""Evaluate a QA model: logits over all windows, n-best post-processing, official EM/F1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.postprocess import postprocess_predictions
+from ..data.squad_metric import squad_scores, write_predictions
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+@torch.no_grad()
+def predict_logits(model, features, batch_size: int, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end logits of every feature, shape (features, sequence length)."""
+    inputs = features.with_format("torch", columns=[c for c in MODEL_INPUTS if c in features.column_names])
+    starts, ends = [], []
+    for begin in range(0, len(inputs), batch_size):
+        batch = {k: v.to(device) for k, v in inputs[begin : begin + batch_size].items()}
+        out = model(**batch)
+        starts.append(out.start_logits.float().cpu().numpy())
+        ends.append(out.end_logits.float().cpu().numpy())
+    return np.concatenate(starts), np.concatenate(ends)
+
+
+def evaluate(model, examples, features, cfg, device: torch.device, output_dir: str | Path) -> dict:
+    """EM and F1 (percent) on ``examples``; writes ``predictions.json`` into ``output_dir``."""
+    was_training = model.training
+    model.eval()
+    try:
+        start, end = predict_logits(model, features, cfg.per_gpu_eval_batch_size, device)
+    finally:
+        model.train(was_training)
+    predictions = postprocess_predictions(examples, features, start, end, cfg.n_best_size, cfg.max_answer_length)
+    references = {ex["id"]: list(ex["answers"]["text"]) for ex in examples}
+    scores = squad_scores(predictions, references)
+    path = Path(output_dir) / "predictions.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_predictions(predictions, path)
+    return {"em": scores["em"], "f1": scores["f1"], "predictions_file": str(path)}

@@ -1,0 +1,160 @@
+"""``run_trial``: train one prune-and-adapt configuration and report after every evaluation.
+
+The function is free of Ray: a caller passes ``report(metrics, checkpoint_dir)``; the Ray Tune
+trainable wraps exactly this. Resuming from a checkpoint continues the run as if never stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from ..config import TrialConfig, validate_trial_config
+from ..model.counting import count_weights
+from ..pruning.control import all_mask_scores, apply_threshold
+from ..pruning.regularization import regularization
+from ..pruning.schedule import lambda_at, threshold_at
+from .checkpoint import load_checkpoint, prune_old_checkpoints, save_checkpoint
+from .evaluate import evaluate
+from .losses import combine_losses, distillation_loss
+from .optim import build_optimizer
+from .setup import TrialSetup, build_trial
+
+Report = Callable[[dict, str], None]
+TRAIN_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "start_positions", "end_positions")
+
+
+def scheduled_threshold(cfg: TrialConfig, step: int, total_steps: int) -> float:
+    """Threshold of the cubic schedule at ``step`` (1.0, keep everything, for dense)."""
+    if not cfg.masked:
+        return 1.0
+    return threshold_at(
+        step, total_steps, cfg.warmup_steps, cfg.initial_threshold, cfg.final_threshold, cfg.initial_warmup, cfg.final_warmup
+    )
+
+
+def epoch_order(num_features: int, seed: int, epoch: int) -> torch.Tensor:
+    """Shuffled feature order of an epoch; depends only on seed and epoch, so resuming can replay it."""
+    generator = torch.Generator().manual_seed(seed * 1000 + epoch)
+    return torch.randperm(num_features, generator=generator)
+
+
+def training_loss(setup: TrialSetup, batch: dict, threshold: float) -> torch.Tensor:
+    """QA loss of one batch, with distillation and scheduled regularization where configured."""
+    cfg = setup.cfg
+    out = setup.model(**batch)
+    distil = None
+    if setup.teacher is not None:
+        with torch.no_grad():
+            inputs = {k: v for k, v in batch.items() if k not in ("start_positions", "end_positions")}
+            teacher_out = setup.teacher(**inputs)
+        distil = distillation_loss(
+            out.start_logits, out.end_logits, teacher_out.start_logits, teacher_out.end_logits, cfg.temperature
+        )
+    reg, lam = None, 0.0
+    if cfg.masked and cfg.regularization:
+        reg = regularization(all_mask_scores(setup.model), cfg.regularization)
+        lam = lambda_at(threshold, cfg.final_threshold, cfg.final_lambda)
+    return combine_losses(out.loss, distil, cfg.alpha_ce, cfg.alpha_distil, reg, lam)
+
+
+def evaluation_metrics(setup: TrialSetup, step: int, threshold: float, loss: float) -> dict[str, Any]:
+    """EM/F1 and weight accounting at ``step``, with the threshold the masks use."""
+    cfg = setup.cfg
+    apply_threshold(setup.model, threshold, cfg.global_topk)
+    scores = evaluate(setup.model, setup.eval_examples, setup.eval_features, cfg, setup.device, cfg.output_dir)
+    counts = count_weights(setup.model, cfg.method).as_metrics()
+    return {
+        "step": step,
+        "epoch": step / setup.steps_per_epoch,
+        "loss": loss,
+        "threshold": threshold,
+        **scores,
+        **counts,
+        "output_dir": str(Path(cfg.output_dir).resolve()),
+    }
+
+
+def _write_log(output_dir: Path, metrics: dict) -> None:
+    flat = {k: v for k, v in metrics.items() if k != "layers"}
+    with open(output_dir / "metrics.jsonl", "a") as fh:
+        fh.write(json.dumps(flat) + "\n")
+    (output_dir / "accounting.json").write_text(json.dumps(metrics["layers"], indent=2))
+
+
+def run_trial(
+    config: dict | TrialConfig,
+    report: Report | None = None,
+    resume_from: str | Path | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Run one trial from a plain config dict; return the metrics of the final evaluation.
+
+    ``report(metrics, checkpoint_dir)`` is called after every evaluation (every ``eval_every``
+    steps and at the end). ``resume_from`` is a checkpoint folder written by an earlier call.
+    """
+    cfg = config if isinstance(config, TrialConfig) else validate_trial_config(dict(config))
+    output_dir = Path(cfg.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    setup = build_trial(cfg)
+    model = setup.model
+    optimizer, scheduler = build_optimizer(model, cfg, setup.total_steps)
+    step = 0
+    if resume_from is not None:
+        step = load_checkpoint(resume_from, model, optimizer, scheduler)["step"]
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    features = setup.train_features.with_format("torch", columns=list(TRAIN_INPUTS))
+    bar = tqdm(total=setup.total_steps, initial=step, disable=not progress, file=sys.stderr, desc="train", unit="step")
+    metrics: dict[str, Any] = {}
+    loss_sum, loss_count, started = 0.0, 0, time.time()
+
+    def evaluate_and_report() -> None:
+        nonlocal metrics, loss_sum, loss_count
+        threshold = scheduled_threshold(cfg, step, setup.total_steps)
+        mean_loss = loss_sum / loss_count if loss_count else float("nan")
+        metrics = evaluation_metrics(setup, step, threshold, mean_loss)
+        metrics["time_total_s"] = time.time() - started
+        checkpoint = save_checkpoint(
+            output_dir / f"checkpoint_{step:06d}", model, optimizer, scheduler, step, cfg.model_dump()
+        )
+        prune_old_checkpoints(output_dir, cfg.keep_checkpoints)
+        _write_log(output_dir, metrics)
+        bar.set_postfix(f1=f"{metrics['f1']:.1f}", remaining=f"{metrics['remaining_pct']:.1f}%")
+        loss_sum, loss_count = 0.0, 0
+        if report is not None:
+            report(metrics, str(checkpoint))
+
+    model.train()
+    while step < setup.total_steps:
+        epoch, offset = divmod(step, setup.steps_per_epoch)
+        order = epoch_order(len(features), cfg.seed, epoch)
+        for begin in range(offset * cfg.per_gpu_train_batch_size, len(order), cfg.per_gpu_train_batch_size):
+            if step >= setup.total_steps:
+                break
+            indices = order[begin : begin + cfg.per_gpu_train_batch_size].tolist()
+            batch = {k: v.to(setup.device) for k, v in features[indices].items()}
+            threshold = scheduled_threshold(cfg, step, setup.total_steps)
+            apply_threshold(model, threshold, cfg.global_topk)
+            loss = training_loss(setup, batch, threshold)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            loss_sum, loss_count = loss_sum + loss.item(), loss_count + 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}", threshold=f"{threshold:.3f}")
+            if cfg.eval_every and step % cfg.eval_every == 0 and step < setup.total_steps:
+                evaluate_and_report()
+    if not metrics or metrics["step"] != step:
+        evaluate_and_report()
+    bar.close()
+    return metrics

@@ -1,0 +1,111 @@
+"""Build what a trial needs from its config: device, seeds, tokenizer, data, model and teacher."""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..config import TrialConfig
+from ..data.features import build_eval_dataset, build_train_dataset
+from ..data.generate import write_generated_squad
+from ..data.loading import load_squad
+from ..model.inject import prepare_model
+from ..model.loading import load_qa_model, load_tokenizer
+
+log = logging.getLogger(__name__)
+
+GENERATED_DATASET = "generated"
+
+
+@dataclass
+class TrialSetup:
+    """Everything the training loop works on."""
+
+    cfg: TrialConfig
+    device: torch.device
+    tokenizer: Any
+    model: torch.nn.Module
+    teacher: torch.nn.Module | None
+    train_features: Any
+    eval_examples: Any
+    eval_features: Any
+    steps_per_epoch: int
+    total_steps: int
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def resolve_device(requested: str) -> torch.device:
+    """``auto``: CUDA when torch sees a GPU, else CPU; ``cuda`` without a GPU falls back with a warning."""
+    if requested in ("auto", "cuda") and torch.cuda.is_available():
+        return torch.device("cuda")
+    if requested == "cuda":
+        log.warning("device: cuda requested but torch sees no GPU; running on CPU")
+    return torch.device("cpu")
+
+
+def data_files(cfg: TrialConfig) -> tuple[str | None, str | None]:
+    """Train and eval files; ``dataset: generated`` writes the generated set under ``output_dir``."""
+    if cfg.dataset != GENERATED_DATASET or (cfg.train_file and cfg.eval_file):
+        return cfg.train_file, cfg.eval_file
+    train, dev = write_generated_squad(
+        Path(cfg.output_dir) / "generated-data",
+        cfg.generated_train_questions,
+        cfg.generated_eval_questions,
+        seed=0,
+    )
+    return cfg.train_file or str(train), cfg.eval_file or str(dev)
+
+
+def total_steps_of(cfg: TrialConfig, steps_per_epoch: int) -> int:
+    """``max_steps`` if set, else ``num_train_epochs`` worth of batches (at least one step)."""
+    if cfg.max_steps:
+        return cfg.max_steps
+    return max(1, math.ceil(steps_per_epoch * cfg.num_train_epochs))
+
+
+def build_trial(cfg: TrialConfig) -> TrialSetup:
+    """Load tokenizer, data and model for ``cfg``, inject the method's layers, move to the device."""
+    device = resolve_device(cfg.device)
+    seed_everything(cfg.seed)
+    tokenizer = load_tokenizer(cfg.tokenizer or cfg.model)
+    train_file, eval_file = data_files(cfg)
+    train_examples, eval_examples = load_squad(
+        None if train_file and eval_file else cfg.dataset,
+        train_file,
+        eval_file,
+        cfg.max_train_samples,
+        cfg.max_eval_samples,
+    )
+    window = dict(max_seq_length=cfg.max_seq_length, doc_stride=cfg.doc_stride, max_query_length=cfg.max_query_length)
+    train_features = build_train_dataset(train_examples, tokenizer, **window)
+    eval_features = build_eval_dataset(eval_examples, tokenizer, **window)
+    model = prepare_model(load_qa_model(cfg.model), cfg).to(device)
+    teacher = None
+    if cfg.distillation:
+        teacher = load_qa_model(cfg.teacher_name_or_path).to(device).eval().requires_grad_(False)
+    steps_per_epoch = math.ceil(len(train_features) / cfg.per_gpu_train_batch_size)
+    return TrialSetup(
+        cfg=cfg,
+        device=device,
+        tokenizer=tokenizer,
+        model=model,
+        teacher=teacher,
+        train_features=train_features,
+        eval_examples=eval_examples,
+        eval_features=eval_features,
+        steps_per_epoch=steps_per_epoch,
+        total_steps=total_steps_of(cfg, steps_per_epoch),
+    )
