@@ -111,8 +111,11 @@ class TrialConfig(BaseModel):
                     f"splopa_prototype_rank: {self.splopa_prototype_rank} exceeds the block shape "
                     f"{self.mask_block_rows}x{self.mask_block_cols}"
                 )
-        if self.doc_stride >= self.max_seq_length:
-            raise ValueError(f"doc_stride: {self.doc_stride} must be smaller than max_seq_length {self.max_seq_length}")
+        room = self.max_seq_length - self.max_query_length - 3  # [CLS] question [SEP] context [SEP]
+        if self.doc_stride >= room:
+            raise ValueError(
+                f"doc_stride: {self.doc_stride} must be smaller than max_seq_length - max_query_length - 3 = {room}"
+            )
         return self
 
     @property

@@ -93,6 +93,13 @@ def l0_mask(scores: torch.Tensor, training: bool) -> torch.Tensor:
     return torch.clamp(s * (L0_RIGHT - L0_LEFT) + L0_LEFT, 0.0, 1.0)
 
 
+def apply_block_mask(weight: torch.Tensor, block_mask: torch.Tensor, block_rows: int, block_cols: int) -> torch.Tensor:
+    """``weight`` times the block mask broadcast over every block, without materialising the full mask."""
+    rows, cols = block_mask.shape
+    blocks = weight.reshape(rows, block_rows, cols, block_cols)
+    return (blocks * block_mask[:, None, :, None]).reshape(weight.shape)
+
+
 def expand_blocks(block_mask: torch.Tensor, block_rows: int, block_cols: int) -> torch.Tensor:
     """Repeat every block entry over its ``block_rows x block_cols`` weights."""
     rows, cols = block_mask.shape

@@ -102,7 +102,7 @@ class BlockMaskedLinear(nn.Module):
         """The weight the forward pass uses: adapted weight times the expanded block mask."""
         weight = self.adapted_weight()
         mask = self.block_mask(weight)
-        return weight * binarizers.expand_blocks(mask, self.spec.block_rows, self.spec.block_cols)
+        return binarizers.apply_block_mask(weight, mask, self.spec.block_rows, self.spec.block_cols)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
         return F.linear(x, self.masked_weight(), self.bias)

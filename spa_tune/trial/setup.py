@@ -76,11 +76,22 @@ def total_steps_of(cfg: TrialConfig, steps_per_epoch: int) -> int:
     return max(1, math.ceil(steps_per_epoch * cfg.num_train_epochs))
 
 
+def quiet_library_progress_bars() -> None:
+    """The trial shows one progress bar of its own; silence those of datasets and transformers."""
+    import datasets
+    from transformers.utils import logging as hf_logging
+
+    datasets.disable_progress_bars()
+    hf_logging.disable_progress_bar()
+
+
 def build_trial(cfg: TrialConfig) -> TrialSetup:
     """Load tokenizer, data and model for ``cfg``, inject the method's layers, move to the device."""
+    quiet_library_progress_bars()
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     tokenizer = load_tokenizer(cfg.tokenizer or cfg.model)
+    model = prepare_model(load_qa_model(cfg.model), cfg).to(device)
     train_file, eval_file = data_files(cfg)
     train_examples, eval_examples = load_squad(
         None if train_file and eval_file else cfg.dataset,
@@ -92,7 +103,6 @@ def build_trial(cfg: TrialConfig) -> TrialSetup:
     window = dict(max_seq_length=cfg.max_seq_length, doc_stride=cfg.doc_stride, max_query_length=cfg.max_query_length)
     train_features = build_train_dataset(train_examples, tokenizer, **window)
     eval_features = build_eval_dataset(eval_examples, tokenizer, **window)
-    model = prepare_model(load_qa_model(cfg.model), cfg).to(device)
     teacher = None
     if cfg.distillation:
         teacher = load_qa_model(cfg.teacher_name_or_path).to(device).eval().requires_grad_(False)
