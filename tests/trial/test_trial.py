@@ -99,3 +99,14 @@ def test_resumed_trial_continues_exactly(tiny_model_dir, tmp_path, method, pruni
     for (expected, _), got in zip(full[1:], resumed):
         assert got["loss"] == expected["loss"]
         assert (got["em"], got["f1"], got["remaining_pct"]) == (expected["em"], expected["f1"], expected["remaining_pct"])
+
+
+def test_distillation_from_a_teacher_changes_the_loss(tiny_model_dir, tmp_path):
+    config = dict(FAST, generated_train_questions=64, generated_eval_questions=16, model=tiny_model_dir,
+                  method="fine-pruning", max_steps=2, per_gpu_train_batch_size=8, output_dir=str(tmp_path / "plain"))
+    plain = run_trial(config)
+    distilled = run_trial(dict(config, teacher_type="bert", teacher_name_or_path=tiny_model_dir, alpha_ce=0.0,
+                               alpha_distil=1.0, temperature=2.0, output_dir=str(tmp_path / "distil")))
+    # the teacher is the untrained student: the KL term starts at 0 while the QA loss is ~ln(64)
+    assert distilled["loss"] < 0.5 * plain["loss"]
+    assert distilled["step"] == plain["step"] == 2
