@@ -81,29 +81,23 @@ def prepare_eval_features(examples: dict, tokenizer, max_seq_length: int, doc_st
     return dict(encoded)
 
 
-def build_train_dataset(examples, tokenizer, max_seq_length: int, doc_stride: int, max_query_length: int = 64):
-    """Training windows of a ``datasets.Dataset`` of SQuAD examples (kept in memory)."""
+def _windows(examples, prepare, tokenizer, max_seq_length: int, doc_stride: int, max_query_length: int):
     return examples.map(
-        prepare_train_features,
+        prepare,
         batched=True,
         remove_columns=examples.column_names,
         fn_kwargs=dict(tokenizer=tokenizer, max_seq_length=max_seq_length, doc_stride=doc_stride,
                        max_query_length=max_query_length),
         keep_in_memory=True,
         load_from_cache_file=False,
-        desc="tokenising train",
     )
+
+
+def build_train_dataset(examples, tokenizer, max_seq_length: int, doc_stride: int, max_query_length: int = 64):
+    """Training windows of a ``datasets.Dataset`` of SQuAD examples (kept in memory, never cached)."""
+    return _windows(examples, prepare_train_features, tokenizer, max_seq_length, doc_stride, max_query_length)
 
 
 def build_eval_dataset(examples, tokenizer, max_seq_length: int, doc_stride: int, max_query_length: int = 64):
-    """Evaluation windows of a ``datasets.Dataset`` of SQuAD examples (kept in memory)."""
-    return examples.map(
-        prepare_eval_features,
-        batched=True,
-        remove_columns=examples.column_names,
-        fn_kwargs=dict(tokenizer=tokenizer, max_seq_length=max_seq_length, doc_stride=doc_stride,
-                       max_query_length=max_query_length),
-        keep_in_memory=True,
-        load_from_cache_file=False,
-        desc="tokenising eval",
-    )
+    """Evaluation windows of a ``datasets.Dataset`` of SQuAD examples (kept in memory, never cached)."""
+    return _windows(examples, prepare_eval_features, tokenizer, max_seq_length, doc_stride, max_query_length)

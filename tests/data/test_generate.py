@@ -28,3 +28,14 @@ def test_written_files_are_disjoint_and_readable(tmp_path):
     train_ds, dev_ds = load_squad(None, str(train), str(dev), max_train_samples=50, max_eval_samples=10)
     assert len(train_ds) == 50 and len(dev_ds) == 10 and train_ds[0]["id"] == train_records[0]["id"]
     assert contexts_of(generate_squad(10, 1, "train")) <= {r["context"] for r in train_records}
+
+
+def test_hub_dataset_offline_gives_one_line_error(monkeypatch):
+    import datasets
+    import pytest
+
+    from spa_tune.errors import SpaTuneError
+
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    with pytest.raises(SpaTuneError, match="dataset: cannot load 'rajpurkar/squad' split 'train' from the hub"):
+        load_squad("rajpurkar/squad", None, None)
