@@ -1,4 +1,4 @@
-"""The ``spa-tune`` command line."""
+"""spa-tune: block-structured pruning trials of BERT on SQuAD v1.1 (fine-pruning and SPLoPA)."""
 
 from __future__ import annotations
 
@@ -45,6 +45,13 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quiet_hub_retries() -> None:
+    """A failed hub request ends in spa-tune's own one-line error; hide the library's retry chatter."""
+    from huggingface_hub.utils import logging as hub_logging
+
+    hub_logging.set_verbosity_error()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser of every sub-command."""
     parser = argparse.ArgumentParser(prog="spa-tune", description=__doc__)
@@ -72,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, run, turn user errors into one line on stderr and exit code 2."""
     logging.basicConfig(level=logging.WARNING, format="spa-tune: %(levelname)s: %(message)s")
+    _quiet_hub_retries()
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
