@@ -7,6 +7,10 @@ import torch
 
 from spa_tune.model.loading import load_tokenizer
 
+# Tiny models gain nothing from intra-op threads, and OpenMP threads that spin at every small op
+# slow a run down many times over when another process competes for the two cores.
+torch.set_num_threads(1)
+
 TINY_CONFIG = dict(
     hidden_size=64,
     num_hidden_layers=2,

@@ -76,7 +76,7 @@ def test_console_script_prints_final_metrics_as_last_line(tiny_model_dir, tmp_pa
     config = tmp_path / "trial.yaml"
     config.write_text(f"model: {tiny_model_dir}\ndataset: generated\noutput_dir: {tmp_path / 'run'}\n"
                       + "".join(t.replace("=", ": ") + "\n" for t in TINY))
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
     result = subprocess.run(cmd + ["train", "--config", str(config), "--set", "method=splopa"],
                             capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr

@@ -1,0 +1,1 @@
+"""SQuAD v1.1 data: JSON files, a generated toy set, loading, windowed features, post-processing, metric."""

@@ -2,18 +2,41 @@
 
 Question and context are encoded as a pair, only the context is truncated, and long contexts
 overflow into several windows of ``max_seq_length`` tokens overlapping by ``doc_stride`` tokens.
-In evaluation features, ``offset_mapping`` keeps the character span of context tokens and holds
-``None`` for every other token (question, special tokens, padding).
+The question is first cut to ``max_query_length`` tokens.
+
+Offset convention: in evaluation features, ``offset_mapping`` holds the ``(char_start, char_end)``
+span in the context for every context token and ``None`` for every other token (``[CLS]``,
+question, ``[SEP]``, padding), so ``context[start:end]`` is the text of a context token.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..errors import SpaTuneError
+
 MODEL_COLUMNS = ["input_ids", "attention_mask", "token_type_ids"]
+LABEL_COLUMNS = ["start_positions", "end_positions"]
+
+
+def check_window(max_seq_length: int, doc_stride: int, max_query_length: int, special_tokens: int = 3) -> None:
+    """Raise unless a window leaves room for context tokens beyond the ``doc_stride`` overlap.
+
+    ``special_tokens`` is 3 for BERT: ``[CLS] question [SEP] context [SEP]``.
+    """
+    room = max_seq_length - max_query_length - special_tokens
+    if max_query_length < 1 or doc_stride < 1 or doc_stride >= room:
+        raise SpaTuneError(
+            f"doc_stride: {doc_stride} must be at least 1 and smaller than max_seq_length - max_query_length - "
+            f"{special_tokens} = {max_seq_length} - {max_query_length} - {special_tokens} = {room}"
+        )
 
 
 def _encode(examples: dict, tokenizer, max_seq_length: int, doc_stride: int, max_query_length: int):
+    """Pair encoding of (question cut to ``max_query_length`` tokens, context) into windows."""
+    if not getattr(tokenizer, "is_fast", False):
+        raise SpaTuneError(f"tokenizer: {type(tokenizer).__name__} is not a fast tokenizer (offsets are needed)")
+    check_window(max_seq_length, doc_stride, max_query_length, tokenizer.num_special_tokens_to_add(pair=True))
     questions = [q.lstrip() for q in examples["question"]]
     spans = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
     questions = [q[: offsets[max_query_length - 1][1]] if len(offsets) > max_query_length else q
@@ -30,11 +53,33 @@ def _encode(examples: dict, tokenizer, max_seq_length: int, doc_stride: int, max
     )
 
 
-def _context_span(sequence_ids: list) -> tuple[int, int]:
-    """First and last token index of the context (sequence id 1) in a window."""
+def _context_span(sequence_ids: list) -> tuple[int, int] | None:
+    """First and last token index of the context (sequence id 1) in a window; None if it has none."""
+    if 1 not in sequence_ids:
+        return None
     first = sequence_ids.index(1)
     last = len(sequence_ids) - 1 - sequence_ids[::-1].index(1)
     return first, last
+
+
+def answer_token_span(offsets: list, sequence_ids: list, char_start: int, char_end: int) -> tuple[int, int]:
+    """Token indices of the first and last token overlapping ``[char_start, char_end)`` in one window.
+
+    ``(0, 0)`` (the ``[CLS]`` token) when the answer is not entirely inside the window's context.
+    """
+    span = _context_span(sequence_ids)
+    if span is None:
+        return 0, 0
+    first, last = span
+    if offsets[first][0] > char_start or offsets[last][1] < char_end:
+        return 0, 0
+    start = first
+    while start < last and offsets[start][1] <= char_start:
+        start += 1
+    end = last
+    while end > first and offsets[end][0] >= char_end:
+        end -= 1
+    return (start, end) if start <= end else (0, 0)
 
 
 def prepare_train_features(examples: dict, tokenizer, max_seq_length: int, doc_stride: int,
@@ -48,19 +93,9 @@ def prepare_train_features(examples: dict, tokenizer, max_seq_length: int, doc_s
         answers = examples["answers"][sample_of[i]]
         char_start = answers["answer_start"][0]
         char_end = char_start + len(answers["text"][0])
-        first, last = _context_span(encoded.sequence_ids(i))
-        if offsets[first][0] > char_start or offsets[last][1] < char_end:
-            starts.append(0)
-            ends.append(0)
-            continue
-        token_start = first
-        while token_start <= last and offsets[token_start][0] <= char_start:
-            token_start += 1
-        token_end = last
-        while token_end >= first and offsets[token_end][1] >= char_end:
-            token_end -= 1
-        starts.append(token_start - 1)
-        ends.append(token_end + 1)
+        start, end = answer_token_span(offsets, encoded.sequence_ids(i), char_start, char_end)
+        starts.append(start)
+        ends.append(end)
     encoded["start_positions"] = starts
     encoded["end_positions"] = ends
     return dict(encoded)
@@ -82,6 +117,7 @@ def prepare_eval_features(examples: dict, tokenizer, max_seq_length: int, doc_st
 
 
 def _windows(examples, prepare, tokenizer, max_seq_length: int, doc_stride: int, max_query_length: int):
+    """``examples.map`` of ``prepare`` in memory, without reading or writing the datasets cache."""
     return examples.map(
         prepare,
         batched=True,
@@ -94,10 +130,16 @@ def _windows(examples, prepare, tokenizer, max_seq_length: int, doc_stride: int,
 
 
 def build_train_dataset(examples, tokenizer, max_seq_length: int, doc_stride: int, max_query_length: int = 64):
-    """Training windows of a ``datasets.Dataset`` of SQuAD examples (kept in memory, never cached)."""
-    return _windows(examples, prepare_train_features, tokenizer, max_seq_length, doc_stride, max_query_length)
+    """Training windows of a ``datasets.Dataset`` of SQuAD examples, in torch format (kept in memory)."""
+    features = _windows(examples, prepare_train_features, tokenizer, max_seq_length, doc_stride, max_query_length)
+    features.set_format("torch", columns=[c for c in MODEL_COLUMNS + LABEL_COLUMNS if c in features.column_names])
+    return features
 
 
 def build_eval_dataset(examples, tokenizer, max_seq_length: int, doc_stride: int, max_query_length: int = 64):
-    """Evaluation windows of a ``datasets.Dataset`` of SQuAD examples (kept in memory, never cached)."""
-    return _windows(examples, prepare_eval_features, tokenizer, max_seq_length, doc_stride, max_query_length)
+    """Evaluation windows of SQuAD examples: model columns as torch tensors, ``example_id`` and
+    ``offset_mapping`` as Python objects (kept in memory)."""
+    features = _windows(examples, prepare_eval_features, tokenizer, max_seq_length, doc_stride, max_query_length)
+    columns = [c for c in MODEL_COLUMNS if c in features.column_names]
+    features.set_format("torch", columns=columns, output_all_columns=True)
+    return features

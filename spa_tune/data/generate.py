@@ -12,9 +12,11 @@ import json
 import random
 from pathlib import Path
 
+from ..errors import SpaTuneError
+
 FIRST = ("john mary david sarah peter anna james laura paul emma mark alice george helen frank lucy henry "
          "kate oscar ruth victor diana simon clara martin rose adam julia carl nina").split()
-LAST = "smith jones brown miller wilson taylor clark hall young king wright scott green baker hill moore".split()
+LAST = "smith jones adams miller wilson taylor clark hall young king wright scott lewis walker hill moore".split()
 CITIES = ("paris london berlin madrid rome vienna tokyo cairo boston chicago dublin moscow sydney toronto "
           "lisbon athens oslo prague warsaw denver").split()
 JOBS = "teacher doctor farmer lawyer pilot nurse baker painter engineer writer singer driver soldier judge chef".split()
@@ -39,38 +41,48 @@ FACTS = {
                "What kind of pet does {first} have?"], {"animal": ANIMALS, "pet": PET_NAMES}, "animal"),
     "pet": ("The pet of {first} is named {pet}.", ["What is the name of {first}'s pet?",
             "What is {first}'s pet called?"], {"pet": PET_NAMES}, "pet"),
-    "siblings": ("{first} has {number} brothers.", ["How many brothers does {first} have?"],
-                 {"number": NUMBERS}, "number"),
+    "siblings": ("{first} has {number} brothers.", ["How many brothers does {first} have?",
+                 "What is the number of {first}'s brothers?"], {"number": NUMBERS}, "number"),
     "instrument": ("{first} plays the {instrument}.", ["Which instrument does {first} play?",
                    "What instrument can {first} play?"], {"instrument": INSTRUMENTS}, "instrument"),
 }
+# the animal sentence also names the pet, so a "pet name" question would have two answers
+CONFLICTS = [{"animal", "pet"}]
 PARAGRAPHS_PER_ARTICLE = 10
 
 
 def _paragraph(rng: random.Random) -> tuple[str, list[tuple[str, str, int]]]:
     """One paragraph and its (question, answer, answer_start) triples."""
     first, last = rng.choice(FIRST).capitalize(), rng.choice(LAST).capitalize()
-    kinds = rng.sample(sorted(k for k in FACTS if k not in ("city",)), rng.randint(2, 4))
-    kinds = ["city"] + kinds
-    if "animal" in kinds and "pet" in kinds:
-        kinds.remove("pet")
     context, qas = "", []
-    for kind in kinds:
+    for kind in _fact_kinds(rng):
         template, questions, slots, answer_slot = FACTS[kind]
         values = {slot: rng.choice(vocab).capitalize() if slot == "city" else rng.choice(vocab)
                   for slot, vocab in slots.items()}
-        sentence = template.format(name=f"{first} {last}", first=first, **values)
+        fields = dict(values, name=f"{first} {last}", first=first)
+        sentence = template.format(**fields)
         sentence = sentence[0].upper() + sentence[1:]
-        start = len(context) + (1 if context else 0) + _answer_offset(template, sentence, values, answer_slot, first, last)
+        start = len(context) + (1 if context else 0) + _answer_offset(template, answer_slot, fields)
         context = f"{context} {sentence}" if context else sentence
         qas.append((rng.choice(questions).format(first=first), values[answer_slot], start))
     return context, qas
 
 
-def _answer_offset(template: str, sentence: str, values: dict, slot: str, first: str, last: str) -> int:
-    """Character offset of the answer slot inside the formatted sentence."""
-    prefix = template.split("{" + slot + "}")[0].format(name=f"{first} {last}", first=first, **values)
-    return len(prefix)
+def _fact_kinds(rng: random.Random) -> list[str]:
+    """``city`` then 2-4 other distinct fact kinds, never two that could answer the same question."""
+    wanted = rng.randint(2, 4)
+    others = sorted(k for k in FACTS if k != "city")
+    rng.shuffle(others)
+    kinds: list[str] = []
+    for kind in others:
+        if len(kinds) < wanted and not any({kind, chosen} in CONFLICTS for chosen in kinds):
+            kinds.append(kind)
+    return ["city", *kinds]
+
+
+def _answer_offset(template: str, slot: str, fields: dict[str, str]) -> int:
+    """Character offset of ``{slot}`` inside ``template`` once formatted with ``fields``."""
+    return len(template.split("{" + slot + "}")[0].format(**fields))
 
 
 def generate_squad(num_questions: int, seed: int, title_prefix: str = "generated",
@@ -79,6 +91,8 @@ def generate_squad(num_questions: int, seed: int, title_prefix: str = "generated
 
     The same arguments always give the same data; contexts in ``exclude_contexts`` are skipped.
     """
+    if num_questions < 1:
+        raise SpaTuneError(f"generated data: the number of questions must be at least 1, got {num_questions}")
     rng = random.Random(seed)
     seen = set(exclude_contexts or ())
     articles: list[dict] = []

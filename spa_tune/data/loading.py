@@ -7,23 +7,35 @@ from datasets import Dataset
 from ..errors import SpaTuneError
 from .squad_json import read_squad_json
 
+REQUIRED_COLUMNS = ("id", "context", "question", "answers")
+HUB_SPLITS = {"train": "train", "eval": "validation"}
+
 
 def _from_file(path: str) -> Dataset:
+    """Examples of a local SQuAD JSON file (checked by ``read_squad_json``)."""
     return Dataset.from_list(read_squad_json(path))
 
 
 def _from_hub(name: str, split: str) -> Dataset:
+    """One split of a hub data set; any failure becomes a one-line error naming it."""
     from datasets import load_dataset
 
     try:
-        return load_dataset(name, split=split)
+        ds = load_dataset(name, split=split)
     except Exception as err:  # the hub raises many kinds (connection, missing repo, missing split)
         first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise SpaTuneError(f"dataset: cannot load {name!r} split {split!r} from the hub: {first_line}") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in ds.column_names]
+    if missing:
+        raise SpaTuneError(f"dataset: {name!r} split {split!r} lacks the SQuAD column(s) {', '.join(missing)}")
+    return ds
 
 
 def _head(ds: Dataset, limit: int | None) -> Dataset:
-    return ds.select(range(min(limit, len(ds)))) if limit else ds
+    """The first ``limit`` examples (all of them when ``limit`` is None)."""
+    if limit is None or limit >= len(ds):
+        return ds
+    return ds.select(range(max(limit, 0)))
 
 
 def load_squad(dataset: str | None, train_file: str | None, eval_file: str | None,
@@ -35,6 +47,6 @@ def load_squad(dataset: str | None, train_file: str | None, eval_file: str | Non
     """
     if (not train_file or not eval_file) and not dataset:
         raise SpaTuneError("dataset: give a hub dataset or both train_file and eval_file")
-    train = _from_file(train_file) if train_file else _from_hub(dataset, "train")
-    evaluation = _from_file(eval_file) if eval_file else _from_hub(dataset, "validation")
+    train = _from_file(train_file) if train_file else _from_hub(dataset, HUB_SPLITS["train"])
+    evaluation = _from_file(eval_file) if eval_file else _from_hub(dataset, HUB_SPLITS["eval"])
     return _head(train, max_train_samples), _head(evaluation, max_eval_samples)

@@ -52,5 +52,6 @@ def squad_scores(predictions: dict[str, str], references: dict[str, list[str]]) 
 def write_predictions(predictions: dict[str, str], path: str | Path) -> Path:
     """Write ``{question id: answer text}``, the official prediction file format."""
     path = Path(path)
-    path.write_text(json.dumps(predictions, ensure_ascii=False, indent=1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(predictions, ensure_ascii=False, indent=1), encoding="utf-8")
     return path

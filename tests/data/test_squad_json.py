@@ -40,6 +40,17 @@ def test_answer_not_matching_context_names_file_and_id(tmp_path):
         ('{"data": [{"title": "x", "paragraphs": [{"qas": []}]}]}', "data[0].paragraphs[0]: missing field 'context'"),
         ('{"data": [{"paragraphs": [{"context": "c", "qas": [{"id": "q", "question": "?", "answers": []}]}]}]}',
          "example q: no answers"),
+        ('{"data": ["oops"]}', "data[0]: expected a JSON object, got str"),
+        ('{"data": [{"paragraphs": [{"context": "c", "qas": [{"id": "q", "answers": []}]}]}]}',
+         "example q: missing field 'question'"),
+        ('{"data": [{"paragraphs": [{"context": "ab", "qas": [{"id": "q", "question": "?", '
+         '"answers": [{"text": "a", "answer_start": "0"}]}]}]}]}', "example q: answers[0].answer_start: expected int, got str"),
+        ('{"data": [{"paragraphs": [{"context": "ab", "qas": [{"id": "q", "question": "?", '
+         '"answers": [{"text": "b", "answer_start": -1}]}]}]}]}', "example q: answer 'b' does not match the context at offset -1"),
+        ('{"data": [{"paragraphs": [{"context": "ab", "qas": [{"id": "q", "question": "?", '
+         '"answers": [{"text": "a", "answer_start": 0}]}, {"id": "q", "question": "!", '
+         '"answers": [{"text": "b", "answer_start": 1}]}]}]}]}', "example q: duplicate question id"),
+        ('{"version": "1.1", "data": []}', "no questions"),
     ],
 )
 def test_malformed_files(tmp_path, content, fragment):
@@ -53,3 +64,22 @@ def test_malformed_files(tmp_path, content, fragment):
 def test_missing_file(tmp_path):
     with pytest.raises(SpaTuneError, match="no such data file"):
         read_squad_json(tmp_path / "none.json")
+
+
+def test_unicode_and_optional_title(tmp_path):
+    path = tmp_path / "u.json"
+    path.write_text('{"data": [{"paragraphs": [{"context": "Beyoncé sang.", "qas": [{"id": 7, "question": "Who?", '
+                    '"answers": [{"text": "Beyoncé", "answer_start": 0}]}]}]}]}', encoding="utf-8")
+    (record,) = read_squad_json(path)
+    assert record == {"id": "7", "title": "", "context": "Beyoncé sang.", "question": "Who?",
+                      "answers": {"text": ["Beyoncé"], "answer_start": [0]}}
+    assert read_squad_json(write_squad_json([record], tmp_path / "again.json")) == [record]
+
+
+def test_real_squad_subset_reads_and_round_trips(real_squad_file, tmp_path):
+    path = real_squad_file("dev-subset.json")
+    records = read_squad_json(path)
+    original = json.loads(path.read_text(encoding="utf-8"))
+    assert len(records) == sum(len(p["qas"]) for a in original["data"] for p in a["paragraphs"])
+    assert records[0]["title"] == original["data"][0]["title"] and len(records[0]["answers"]["text"]) >= 1
+    assert json.loads(write_squad_json(records, tmp_path / "dev.json").read_text(encoding="utf-8")) == original

@@ -1,6 +1,8 @@
+import json
+
 import pytest
 
-from spa_tune.data.squad_metric import exact_match_score, f1_score, normalize_answer, squad_scores
+from spa_tune.data.squad_metric import exact_match_score, f1_score, normalize_answer, squad_scores, write_predictions
 
 
 @pytest.mark.parametrize(
@@ -35,3 +37,15 @@ def test_squad_scores_max_over_gold_answers_and_missing_predictions():
     # q1: EM 1, F1 1; q2: EM 0, F1 = 2 * 1 * (2/3) / (5/3) = 0.8; q3 missing: 0
     assert scores["em"] == pytest.approx(100 / 3)
     assert scores["f1"] == pytest.approx(100 * 1.8 / 3)
+
+
+def test_perfect_and_empty_scores():
+    assert squad_scores({"a": "the Cat.", "b": "x"}, {"a": ["cat"], "b": ["X"]}) == {"em": 100.0, "f1": 100.0}
+    assert squad_scores({}, {}) == {"em": 0.0, "f1": 0.0}
+    # extra predictions without a reference are ignored
+    assert squad_scores({"a": "cat", "zzz": "dog"}, {"a": ["cat"]}) == {"em": 100.0, "f1": 100.0}
+
+
+def test_write_predictions_is_a_plain_id_to_text_object(tmp_path):
+    path = write_predictions({"q1": "Denver Broncos", "q2": "Beyoncé"}, tmp_path / "out" / "predictions.json")
+    assert json.loads(path.read_text(encoding="utf-8")) == {"q1": "Denver Broncos", "q2": "Beyoncé"}

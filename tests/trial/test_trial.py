@@ -37,7 +37,7 @@ def test_fine_pruning_trial_learns_and_reports(tiny_model_dir, tmp_path):
         warmup_steps=10,
         initial_warmup=1,
         final_warmup=2,
-        num_train_epochs=8,
+        num_train_epochs=12,
         learning_rate=2e-3,
         mask_scores_learning_rate=1e-2,
         eval_every=50,
