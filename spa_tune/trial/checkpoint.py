@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import SpaTuneError
+
 STATE_FILE = "trial_state.pt"
 CONFIG_FILE = "trial_config.json"
 
@@ -52,6 +54,21 @@ def save_checkpoint(directory: str | Path, model, optimizer, scheduler, step: in
     shutil.rmtree(directory, ignore_errors=True)
     tmp.rename(directory)
     return directory
+
+
+# Keys that may change when a run is resumed: they do not affect what is trained.
+RESUMABLE_CHANGES = frozenset({"output_dir", "keep_checkpoints", "eval_every", "device", "per_gpu_eval_batch_size"})
+
+
+def check_resumable(directory: str | Path, config: dict) -> None:
+    """Fail with one line naming the first key where ``config`` differs from the checkpoint's."""
+    stored = json.loads((Path(directory) / CONFIG_FILE).read_text())
+    for key in sorted(set(stored) | set(config)):
+        if key not in RESUMABLE_CHANGES and stored.get(key) != config.get(key):
+            raise SpaTuneError(
+                f"--resume: {directory} was written with {key}={stored.get(key)!r}, not {config.get(key)!r}; "
+                "a resumed run must keep the trial configuration"
+            )
 
 
 def load_checkpoint(directory: str | Path, model, optimizer, scheduler) -> dict:

@@ -21,7 +21,7 @@ from ..model.counting import count_weights
 from ..pruning.control import all_mask_scores, apply_threshold
 from ..pruning.regularization import regularization
 from ..pruning.schedule import lambda_at, threshold_at
-from .checkpoint import load_checkpoint, prune_old_checkpoints, save_checkpoint
+from .checkpoint import check_resumable, load_checkpoint, prune_old_checkpoints, save_checkpoint
 from .evaluate import evaluate
 from .losses import combine_losses, distillation_loss
 from .optim import build_optimizer
@@ -101,6 +101,8 @@ def run_trial(
     steps and at the end). ``resume_from`` is a checkpoint folder written by an earlier call.
     """
     cfg = config if isinstance(config, TrialConfig) else validate_trial_config(dict(config))
+    if resume_from is not None:
+        check_resumable(resume_from, cfg.model_dump())
     output_dir = Path(cfg.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     setup = build_trial(cfg)
@@ -140,7 +142,9 @@ def run_trial(
                 break
             indices = order[begin : begin + cfg.per_gpu_train_batch_size].tolist()
             batch = {k: v.to(setup.device) for k, v in features[indices].items()}
-            threshold = scheduled_threshold(cfg, step, setup.total_steps)
+            # update number step + 1 uses the schedule's value at step + 1, so an evaluation after
+            # ``step`` updates sees the masks of the last update
+            threshold = scheduled_threshold(cfg, step + 1, setup.total_steps)
             apply_threshold(model, threshold, cfg.global_topk)
             loss = training_loss(setup, batch, threshold)
             optimizer.zero_grad(set_to_none=True)

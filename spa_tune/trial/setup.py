@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..config import TrialConfig
+from ..errors import SpaTuneError
 from ..data.features import build_eval_dataset, build_train_dataset
 from ..data.generate import write_generated_squad
 from ..data.loading import load_squad
@@ -76,6 +77,13 @@ def total_steps_of(cfg: TrialConfig, steps_per_epoch: int) -> int:
     return max(1, math.ceil(steps_per_epoch * cfg.num_train_epochs))
 
 
+def check_sequence_length(cfg: TrialConfig, model: torch.nn.Module) -> None:
+    """``max_seq_length`` must fit the model's position embeddings."""
+    limit = getattr(model.config, "max_position_embeddings", None)
+    if limit is not None and cfg.max_seq_length > limit:
+        raise SpaTuneError(f"max_seq_length: {cfg.max_seq_length} exceeds the {limit} positions of model {cfg.model!r}")
+
+
 def quiet_library_progress_bars() -> None:
     """The trial shows one progress bar of its own; silence those of datasets and transformers."""
     import datasets
@@ -92,6 +100,7 @@ def build_trial(cfg: TrialConfig) -> TrialSetup:
     seed_everything(cfg.seed)
     tokenizer = load_tokenizer(cfg.tokenizer or cfg.model)
     model = prepare_model(load_qa_model(cfg.model), cfg).to(device)
+    check_sequence_length(cfg, model)
     train_file, eval_file = data_files(cfg)
     train_examples, eval_examples = load_squad(
         None if train_file and eval_file else cfg.dataset,

@@ -45,8 +45,8 @@ def test_mask_init(init, scale):
         assert torch.all(s == 0.7)
     elif init == "uniform":
         assert s.abs().max() <= 0.1 and s.std() > 0
-    else:
-        assert s.std() > 0
+    else:  # Kaiming-uniform with a = sqrt(5): bound 1 / sqrt(fan_in), fan_in = 8 block columns
+        assert s.abs().max() <= 1 / 8**0.5 and s.std() > 0.1
 
 
 def test_magnitude_layer_has_no_scores_and_global_ranking_applies():
