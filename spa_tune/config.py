@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .data.features import context_room
 from .errors import SpaTuneError
 
 Method = Literal["fine-pruning", "splopa", "dense"]
@@ -115,7 +116,7 @@ class TrialConfig(BaseModel):
                     f"splopa_prototype_rank: {self.splopa_prototype_rank} exceeds the block shape "
                     f"{self.mask_block_rows}x{self.mask_block_cols}"
                 )
-        room = self.max_seq_length - self.max_query_length - 3  # [CLS] question [SEP] context [SEP]
+        room = context_room(self.max_seq_length, self.max_query_length)
         if self.doc_stride >= room:
             raise ValueError(
                 f"doc_stride: {self.doc_stride} must be smaller than max_seq_length - max_query_length - 3 = {room}"

@@ -19,12 +19,14 @@ MODEL_COLUMNS = ["input_ids", "attention_mask", "token_type_ids"]
 LABEL_COLUMNS = ["start_positions", "end_positions"]
 
 
-def check_window(max_seq_length: int, doc_stride: int, max_query_length: int, special_tokens: int = 3) -> None:
-    """Raise unless a window leaves room for context tokens beyond the ``doc_stride`` overlap.
+def context_room(max_seq_length: int, max_query_length: int, special_tokens: int = 3) -> int:
+    """Context tokens a window holds at the least; 3 special tokens for BERT: ``[CLS] q [SEP] c [SEP]``."""
+    return max_seq_length - max_query_length - special_tokens
 
-    ``special_tokens`` is 3 for BERT: ``[CLS] question [SEP] context [SEP]``.
-    """
-    room = max_seq_length - max_query_length - special_tokens
+
+def check_window(max_seq_length: int, doc_stride: int, max_query_length: int, special_tokens: int = 3) -> None:
+    """Raise unless a window leaves room for context tokens beyond the ``doc_stride`` overlap."""
+    room = context_room(max_seq_length, max_query_length, special_tokens)
     if max_query_length < 1 or doc_stride < 1 or doc_stride >= room:
         raise SpaTuneError(
             f"doc_stride: {doc_stride} must be at least 1 and smaller than max_seq_length - max_query_length - "

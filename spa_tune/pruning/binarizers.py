@@ -98,10 +98,3 @@ def apply_block_mask(weight: torch.Tensor, block_mask: torch.Tensor, block_rows:
     rows, cols = block_mask.shape
     blocks = weight.reshape(rows, block_rows, cols, block_cols)
     return (blocks * block_mask[:, None, :, None]).reshape(weight.shape)
-
-
-def expand_blocks(block_mask: torch.Tensor, block_rows: int, block_cols: int) -> torch.Tensor:
-    """Repeat every block entry over its ``block_rows x block_cols`` weights."""
-    rows, cols = block_mask.shape
-    expanded = block_mask[:, None, :, None].expand(rows, block_rows, cols, block_cols)
-    return expanded.reshape(rows * block_rows, cols * block_cols)

@@ -99,7 +99,7 @@ class BlockMaskedLinear(nn.Module):
         raise ValueError(f"unknown pruning method {method!r}")
 
     def masked_weight(self) -> torch.Tensor:
-        """The weight the forward pass uses: adapted weight times the expanded block mask."""
+        """The weight the forward pass uses: adapted weight times the block mask, block by block."""
         weight = self.adapted_weight()
         mask = self.block_mask(weight)
         return binarizers.apply_block_mask(weight, mask, self.spec.block_rows, self.spec.block_cols)

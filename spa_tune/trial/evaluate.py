@@ -7,16 +7,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.features import MODEL_COLUMNS
 from ..data.postprocess import postprocess_predictions
 from ..data.squad_metric import squad_scores, write_predictions
 
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 @torch.no_grad()
 def predict_logits(model, features, batch_size: int, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
     """Start and end logits of every feature, shape (features, sequence length)."""
-    inputs = features.with_format("torch", columns=[c for c in MODEL_INPUTS if c in features.column_names])
+    inputs = features.with_format("torch", columns=[c for c in MODEL_COLUMNS if c in features.column_names])
     starts, ends = [], []
     for begin in range(0, len(inputs), batch_size):
         batch = {k: v.to(device) for k, v in inputs[begin : begin + batch_size].items()}

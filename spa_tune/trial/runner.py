@@ -17,6 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..config import TrialConfig, validate_trial_config
+from ..data.features import LABEL_COLUMNS, MODEL_COLUMNS
 from ..model.counting import count_weights
 from ..pruning.control import all_mask_scores, apply_threshold
 from ..pruning.regularization import regularization
@@ -28,7 +29,7 @@ from .optim import build_optimizer
 from .setup import TrialSetup, build_trial
 
 Report = Callable[[dict, str], None]
-TRAIN_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "start_positions", "end_positions")
+TRAIN_INPUTS = (*MODEL_COLUMNS, *LABEL_COLUMNS)
 
 
 def scheduled_threshold(cfg: TrialConfig, step: int, total_steps: int) -> float:
@@ -112,7 +113,7 @@ def run_trial(
     if resume_from is not None:
         step = load_checkpoint(resume_from, model, optimizer, scheduler)["step"]
     trainable = [p for p in model.parameters() if p.requires_grad]
-    features = setup.train_features.with_format("torch", columns=list(TRAIN_INPUTS))
+    features = setup.train_features  # torch tensors of TRAIN_INPUTS (build_train_dataset)
     bar = tqdm(total=setup.total_steps, initial=step, disable=not progress, file=sys.stderr, desc="train", unit="step")
     metrics: dict[str, Any] = {}
     loss_sum, loss_count, started = 0.0, 0, time.time()

@@ -88,9 +88,9 @@ def test_l0_training_mask_is_hard_concrete_sample():
     assert (mask == 0).any() and (mask == 1).any()
 
 
-def test_expand_blocks_repeats_each_entry_over_its_block():
+def test_block_mask_applies_each_entry_over_its_block():
     mask = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
-    full = b.expand_blocks(mask, 2, 3)
+    full = b.apply_block_mask(torch.ones(4, 6), mask, 2, 3)
     assert full.shape == (4, 6)
     assert full[:2, :3].eq(1).all() and full[:2, 3:].eq(0).all() and full[2:, 3:].eq(1).all()
 
