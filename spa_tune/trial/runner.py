@@ -13,13 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from ..config import TrialConfig, validate_trial_config
 from ..data.features import LABEL_COLUMNS, MODEL_COLUMNS
 from ..model.counting import count_weights
-from ..pruning.control import all_mask_scores, apply_threshold
+from ..pruning.control import all_mask_scores, apply_threshold, eval_block_masks
 from ..pruning.regularization import regularization
 from ..pruning.schedule import lambda_at, threshold_at
 from .checkpoint import check_resumable, load_checkpoint, prune_old_checkpoints, save_checkpoint
@@ -77,17 +78,32 @@ def evaluation_metrics(setup: TrialSetup, step: int, threshold: float, loss: flo
         "epoch": step / setup.steps_per_epoch,
         "loss": loss,
         "threshold": threshold,
+        "total_steps": setup.total_steps,
         **scores,
         **counts,
         "output_dir": str(Path(cfg.output_dir).resolve()),
     }
 
 
-def _write_log(output_dir: Path, metrics: dict) -> None:
+BLOCK_MASKS_FILE = "block_masks.npz"
+
+
+def _write_log(output_dir: Path, metrics: dict, model: torch.nn.Module) -> None:
     flat = {k: v for k, v in metrics.items() if k != "layers"}
     with open(output_dir / "metrics.jsonl", "a") as fh:
         fh.write(json.dumps(flat) + "\n")
     (output_dir / "accounting.json").write_text(json.dumps(metrics["layers"], indent=2))
+    masks = {name: mask.cpu().numpy() > 0 for name, mask in eval_block_masks(model).items()}
+    np.savez_compressed(output_dir / BLOCK_MASKS_FILE, **masks)
+
+
+def read_block_masks(output_dir: str | Path) -> dict[str, np.ndarray]:
+    """Block masks (layer name to kept-block array) of a trial's last evaluation; empty if none."""
+    path = Path(output_dir) / BLOCK_MASKS_FILE
+    if not path.is_file():
+        return {}
+    with np.load(path) as data:
+        return {name: data[name] for name in data.files}
 
 
 def run_trial(
@@ -95,17 +111,21 @@ def run_trial(
     report: Report | None = None,
     resume_from: str | Path | None = None,
     progress: bool = False,
+    checkpoint_root: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run one trial from a plain config dict; return the metrics of the final evaluation.
 
     ``report(metrics, checkpoint_dir)`` is called after every evaluation (every ``eval_every``
     steps and at the end). ``resume_from`` is a checkpoint folder written by an earlier call.
+    Checkpoints go to ``checkpoint_root`` (default: ``output_dir``); the newest
+    ``keep_checkpoints`` are kept there.
     """
     cfg = config if isinstance(config, TrialConfig) else validate_trial_config(dict(config))
     if resume_from is not None:
         check_resumable(resume_from, cfg.model_dump())
     output_dir = Path(cfg.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    checkpoints = Path(checkpoint_root) if checkpoint_root is not None else output_dir
     setup = build_trial(cfg)
     model = setup.model
     optimizer, scheduler = build_optimizer(model, cfg, setup.total_steps)
@@ -125,10 +145,10 @@ def run_trial(
         metrics = evaluation_metrics(setup, step, threshold, mean_loss)
         metrics["time_total_s"] = time.time() - started
         checkpoint = save_checkpoint(
-            output_dir / f"checkpoint_{step:06d}", model, optimizer, scheduler, step, cfg.model_dump()
+            checkpoints / f"checkpoint_{step:06d}", model, optimizer, scheduler, step, cfg.model_dump()
         )
-        prune_old_checkpoints(output_dir, cfg.keep_checkpoints)
-        _write_log(output_dir, metrics)
+        prune_old_checkpoints(checkpoints, cfg.keep_checkpoints)
+        _write_log(output_dir, metrics, model)
         bar.set_postfix(f1=f"{metrics['f1']:.1f}", remaining=f"{metrics['remaining_pct']:.1f}%")
         loss_sum, loss_count = 0.0, 0
         if report is not None:

@@ -1,0 +1,82 @@
+"""The end of an experiment: results table, Pareto front and plot, parent-run artifacts, summary."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from ..report.figures import pareto_figure
+from ..report.results import format_table, pareto_front, rows_from_trials, sorted_rows, write_results_csv
+from ..spec.space import SpaceSpec
+from ..tracking.mlflow_runs import ExperimentRuns, finish_parent_run
+from .run import ExperimentOutcome
+
+TABLE_COLUMNS = ("trial_id", "method", "density", "em", "f1", "remaining_pct", "learned_pct", "step", "status")
+
+
+def front_axes(spec: SpaceSpec) -> tuple[str, str]:
+    """Axes of the Pareto front: F1 against the size objective (remaining % unless Optuna says so)."""
+    metrics = spec.searcher.metrics
+    if spec.searcher.type == "optuna" and len(metrics) > 1:
+        size = next((m for m in metrics if m != "f1"), "remaining_pct")
+        return size, "f1"
+    return "remaining_pct", "f1"
+
+
+def summary_metrics(rows: list[dict]) -> dict[str, float]:
+    """Counts and the best F1, logged on the parent run."""
+    f1s = [float(r["f1"]) for r in rows if r.get("f1") is not None]
+    summary = {
+        "trials": len(rows),
+        "trials_completed": sum(r["status"] == "completed" for r in rows),
+        "trials_stopped_early": sum(r["status"] == "stopped_early" for r in rows),
+        "trials_failed": sum(r["status"] == "failed" for r in rows),
+    }
+    if f1s:
+        summary["best_f1"] = max(f1s)
+    return summary
+
+
+def finish_experiment(spec: SpaceSpec, folder: Path, runs: ExperimentRuns) -> ExperimentOutcome:
+    """Write ``results.csv`` and ``pareto.png``, log them on the parent run and print the summary.
+
+    Trials are read back from the state Tune saved in the experiment folder, with their status.
+    """
+    from ray.tune import ExperimentAnalysis
+
+    searched = list(spec.search)
+    trials = ExperimentAnalysis(str(folder)).trials
+    rows = sorted_rows(rows_from_trials(trials, spec.trial, searched, spec.scheduler.stratify_keys or None))
+    x, y = front_axes(spec)
+    completed = [r for r in rows if r["status"] == "completed"]
+    front = pareto_front(completed or rows, x=x, y=y)  # stopped trials were measured before the end
+    results_csv = write_results_csv(rows, folder / "results.csv")
+    figure = pareto_figure(rows, front, x=x, y=y)
+    pareto_png = folder / "pareto.png"
+    figure.savefig(pareto_png, dpi=120)
+    plt.close(figure)
+    unfinished = [r for r in rows if r["status"] == "unfinished"]
+    finish_parent_run(runs, [results_csv, pareto_png], summary_metrics(rows), status="KILLED" if unfinished else "FINISHED")
+    outcome = ExperimentOutcome(folder, runs, rows, front, results_csv, pareto_png)
+    print_summary(outcome, spec, searched, x, y)
+    return outcome
+
+
+def print_summary(outcome: ExperimentOutcome, spec: SpaceSpec, searched: list[str], x: str, y: str) -> None:
+    """The table sorted by F1 within density, the Pareto front and where everything lives."""
+    out = sys.stdout
+    columns = [c for c in TABLE_COLUMNS[:3]] + [k for k in searched if k not in TABLE_COLUMNS] + list(TABLE_COLUMNS[3:])
+    print(f"\nspa-tune: experiment {spec.name}: {len(outcome.rows)} trials (sorted by F1 within density)", file=out)
+    print(format_table(outcome.rows, columns), file=out)
+    print(f"\nPareto front ({y} against {x}, completed trials):", file=out)
+    print(format_table(outcome.front, ["trial_id", "method", x, y]), file=out)
+    print(f"\nexperiment folder: {outcome.folder}", file=out)
+    print(f"results:           {outcome.results_csv}  {outcome.pareto_png}", file=out)
+    print(f"MLflow:            {outcome.runs.tracking_uri} (experiment {spec.mlflow.experiment_name or spec.name}, "
+          f"parent run {outcome.runs.parent_run_id})", file=out)
+    print(f"open the UI:       spa-tune ui {outcome.folder}", file=out)
+    if any(r["status"] == "unfinished" for r in outcome.rows):
+        print(f"unfinished trials: continue with `spa-tune resume {outcome.folder}`", file=out)
+    out.flush()

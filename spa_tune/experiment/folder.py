@@ -1,0 +1,74 @@
+"""The experiment folder: ``<storage_path>/<name>``, shared by Ray Tune, MLflow, Optuna and spa-tune.
+
+spa-tune keeps two files of its own there: ``space.yaml`` (the checked space, ``--set`` applied)
+and ``experiment.json`` (where the MLflow runs are), which is all ``spa-tune resume`` needs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import yaml
+
+from ..errors import SpaTuneError
+from ..spec.load import validate_space
+from ..spec.space import SpaceSpec
+from ..tracking.mlflow_runs import ExperimentRuns
+
+SPACE_FILE = "space.yaml"
+STATE_FILE = "experiment.json"
+
+
+def experiment_dir(spec: SpaceSpec) -> Path:
+    """Absolute experiment folder of a space."""
+    return (Path(spec.storage_path).expanduser() / spec.name).resolve()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def create_experiment_dir(spec: SpaceSpec) -> Path:
+    """Create the folder for a new experiment; an existing experiment is never overwritten."""
+    folder = experiment_dir(spec)
+    if (folder / STATE_FILE).exists():
+        raise SpaTuneError(
+            f"{folder}: experiment {spec.name!r} exists; continue it with `spa-tune resume {folder}` "
+            "or pick another name (--set name=...)"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_atomic(folder / SPACE_FILE, yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+    return folder
+
+
+def save_state(folder: Path, runs: ExperimentRuns, source: str) -> None:
+    """Record where the experiment's MLflow runs are."""
+    state = {
+        "tracking_uri": runs.tracking_uri,
+        "experiment_id": runs.experiment_id,
+        "parent_run_id": runs.parent_run_id,
+        "space_file": source,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    _write_atomic(folder / STATE_FILE, json.dumps(state, indent=2))
+
+
+def load_experiment(folder: str | Path) -> tuple[Path, SpaceSpec, ExperimentRuns]:
+    """The checked space and MLflow runs of an existing experiment folder."""
+    folder = Path(folder).expanduser().resolve()
+    state_file, space_file = folder / STATE_FILE, folder / SPACE_FILE
+    if not state_file.is_file() or not space_file.is_file():
+        raise SpaTuneError(f"{folder}: not a spa-tune experiment folder (no {STATE_FILE} or {SPACE_FILE})")
+    try:
+        state = json.loads(state_file.read_text())
+        runs = ExperimentRuns(state["tracking_uri"], state["experiment_id"], state["parent_run_id"])
+    except (ValueError, KeyError) as err:
+        raise SpaTuneError(f"{state_file}: unreadable experiment state ({err})") from None
+    data = yaml.safe_load(space_file.read_text())
+    spec = validate_space(data, str(space_file))
+    return folder, spec, runs

@@ -1,0 +1,146 @@
+"""``spa-tune --space F`` and ``spa-tune resume DIR``: a Ray Tune experiment from a checked space.
+
+The pipeline: space (checked) -> experiment folder and parent MLflow run -> Ray session ->
+``Tuner`` (searcher, scheduler, trainable with resources) -> results table, Pareto plot, summary.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import TrialConfig
+from ..errors import SpaTuneError
+from ..spec.space import SpaceSpec
+from ..tracking.mlflow_runs import ExperimentRuns, default_tracking_uri, is_local_store, start_parent_run
+from .folder import create_experiment_dir, load_experiment, save_state
+from .ray_session import ray_session
+
+log = logging.getLogger("spa_tune.experiment")
+
+
+@dataclass
+class ExperimentOutcome:
+    """What a finished (or stopped) experiment left behind."""
+
+    folder: Path
+    runs: ExperimentRuns
+    rows: list[dict]
+    front: list[dict]
+    results_csv: Path
+    pareto_png: Path
+
+
+def quiet_tracking_logs() -> None:
+    """MLflow and its database migrations log every table they create; keep warnings only.
+
+    Tune also warns whenever its state snapshots come quickly, which short trials always do.
+    """
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    for name in ("alembic", "mlflow", "mlflow.store.db.utils"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def parent_params(spec: SpaceSpec) -> dict[str, object]:
+    """What the parent run records: searcher, scheduler, resources, fixed and searched keys."""
+    params: dict[str, object] = {
+        "searcher": spec.searcher.type,
+        "num_samples": spec.num_samples,
+        "scheduler": spec.scheduler.type,
+        "resources.cpu": spec.resources.cpu,
+        "resources.gpu": spec.resources.gpu,
+        "max_concurrent_trials": spec.max_concurrent_trials,
+    }
+    if spec.searcher.type == "optuna":
+        params.update({"searcher.sampler": spec.searcher.sampler, "searcher.metric": spec.searcher.metric})
+    if spec.scheduler.type == "asha":
+        params.update({f"scheduler.{k}": v for k, v in spec.scheduler.model_dump().items() if k != "type"})
+    params.update({f"trial.{k}": v for k, v in spec.trial.items()})
+    params.update({f"search.{k}": d.model_dump(exclude_none=True) for k, d in spec.search.items()})
+    return params
+
+
+def open_tracking(spec: SpaceSpec, folder: Path) -> ExperimentRuns:
+    """Create the MLflow experiment (if new) and the parent run, before any trial starts."""
+    uri = spec.mlflow.tracking_uri or default_tracking_uri(folder)
+    artifacts = (folder / "mlartifacts").as_uri() if is_local_store(uri) else None
+    try:
+        return start_parent_run(uri, spec.mlflow.experiment_name or spec.name, spec.name, parent_params(spec), artifacts)
+    except Exception as err:  # an unreachable server or a bad URI must fail before Ray starts
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise SpaTuneError(f"mlflow.tracking_uri {uri}: {first_line}") from None
+
+
+def trial_dirname(trial) -> str:
+    """Short trial names and folders (``trial_<id>``) instead of Ray's parameter-laden default."""
+    return f"trial_{trial.trial_id}"
+
+
+def build_tuner(spec: SpaceSpec, folder: Path, runs: ExperimentRuns, restore: bool):
+    """A ``Tuner`` for the space, or one restored from the experiment folder."""
+    from ray import tune
+
+    from ..search.build import build_scheduler, build_searcher
+    from ..search.domains import param_space
+    from ..trial.trainable import TrialContext, make_trainable
+    from .callbacks import TrialOutcomeTags
+
+    context = TrialContext(
+        fixed=dict(spec.trial), runs=runs, cpus=spec.resources.cpu, gpus=spec.resources.gpu,
+        stratum_keys=tuple(spec.scheduler.stratify_keys),
+    )
+    trainable = tune.with_resources(make_trainable(context), {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
+    if restore:
+        return tune.Tuner.restore(str(folder), trainable, resume_unfinished=True, resume_errored=True)
+    keep = spec.trial.get("keep_checkpoints", TrialConfig.model_fields["keep_checkpoints"].default)
+    run_config = tune.RunConfig(
+        name=folder.name,
+        storage_path=str(folder.parent),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=keep),
+        failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+        sync_config=tune.SyncConfig(sync_artifacts=True),
+        callbacks=[TrialOutcomeTags(runs)],
+    )
+    tune_config = tune.TuneConfig(
+        search_alg=build_searcher(spec, folder),
+        scheduler=build_scheduler(spec, folder),
+        num_samples=spec.num_samples,
+        # the variant generator limits concurrency itself; Tune's limiter only wraps Searchers
+        max_concurrent_trials=spec.max_concurrent_trials if spec.searcher.type == "optuna" else None,
+        reuse_actors=True,
+        trial_name_creator=trial_dirname,
+        trial_dirname_creator=trial_dirname,
+    )
+    return tune.Tuner(trainable, param_space=param_space(spec), tune_config=tune_config, run_config=run_config)
+
+
+def execute(spec: SpaceSpec, folder: Path, runs: ExperimentRuns, address: str | None, restore: bool) -> ExperimentOutcome:
+    """Run (or continue) the trials, then write and log the results."""
+    from .finish import finish_experiment
+
+    with ray_session(address):
+        build_tuner(spec, folder, runs, restore).fit()
+    return finish_experiment(spec, folder, runs)
+
+
+def run_experiment(spec: SpaceSpec, source: str, address: str | None = None) -> ExperimentOutcome:
+    """Start a new experiment from a checked space."""
+    quiet_tracking_logs()
+    folder = create_experiment_dir(spec)
+    runs = open_tracking(spec, folder)
+    save_state(folder, runs, source)
+    return execute(spec, folder, runs, address, restore=False)
+
+
+def resume_experiment(folder: str | Path, address: str | None = None) -> ExperimentOutcome:
+    """Continue an interrupted experiment: finished trials stay, the others go on from checkpoints."""
+    from ray import tune
+
+    quiet_tracking_logs()
+    folder, spec, runs = load_experiment(folder)
+    if not tune.Tuner.can_restore(str(folder)):
+        raise SpaTuneError(f"{folder}: Ray Tune saved no experiment state here yet; start it again with --space")
+    runs.client().update_run(runs.parent_run_id, status="RUNNING")
+    return execute(spec, folder, runs, address, restore=True)

@@ -1,0 +1,1 @@
+"""What people compare: the results table, the Pareto front and the figures."""

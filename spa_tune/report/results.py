@@ -1,0 +1,122 @@
+"""The results table of an experiment: one row per trial, its Pareto front, CSV and terminal forms."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..search.stratified_asha import stratum_label, stratum_of
+
+RESULT_METRICS = ("em", "f1", "remaining_pct", "learned_pct", "learned_params", "step", "total_steps")
+
+
+def trial_status(ray_status: str, metrics: dict[str, Any]) -> str:
+    """How a trial ended, from Ray's status and its last result.
+
+    ``completed`` (all planned steps), ``stopped_early`` (terminated by the scheduler before its
+    last step), ``failed`` (error after its retries) or ``unfinished`` (pending, running or paused
+    when the experiment stopped; ``spa-tune resume`` continues it).
+    """
+    if ray_status == "ERROR":
+        return "failed"
+    if ray_status != "TERMINATED" or not metrics or "step" not in metrics:
+        return "unfinished"
+    if metrics.get("total_steps") and metrics["step"] < metrics["total_steps"]:
+        return "stopped_early"
+    return "completed"
+
+
+def trial_row(
+    trial_id: str, config: dict[str, Any], fixed: dict[str, Any], metrics: dict[str, Any],
+    status: str, error: str, searched: Sequence[str], stratify_by: list[str] | None = None,
+) -> dict[str, Any]:
+    """One results row: method, density stratum, searched params, final metrics and status."""
+    full = {**fixed, **config}
+    row: dict[str, Any] = {
+        "trial_id": trial_id,
+        "method": full.get("method", "fine-pruning"),
+        "pruning_method": full.get("pruning_method", "topK") if full.get("method") != "dense" else "",
+        "density": stratum_label(stratum_of(full, stratify_by)),
+    }
+    row.update({key: config.get(key) for key in searched})
+    row.update({key: metrics.get(key) for key in RESULT_METRICS})
+    row["status"] = status
+    row["error"] = error
+    return row
+
+
+def error_line(trial) -> str:
+    """The last line of a failed trial's error (its exception)."""
+    try:
+        error = trial.get_error()
+    except Exception:  # the error file may be gone; the status still says failed
+        error = None
+    lines = [line for line in str(error or "").splitlines() if line.strip()]
+    return lines[-1].strip()[:300] if lines else "failed"
+
+
+def rows_from_trials(trials, fixed: dict[str, Any], searched: Sequence[str], stratify_by: list[str] | None) -> list[dict]:
+    """Rows of Ray Tune trials (``ExperimentAnalysis(folder).trials``)."""
+    rows = []
+    for trial in trials:
+        metrics = trial.last_result or {}
+        status = trial_status(trial.status, metrics)
+        error = error_line(trial) if status == "failed" else ""
+        rows.append(trial_row(trial.trial_id, trial.config or {}, fixed, metrics, status, error, searched, stratify_by))
+    return rows
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def pareto_front(rows: Iterable[dict], x: str = "remaining_pct", y: str = "f1") -> list[dict]:
+    """Rows not dominated by another: none has x as small and y as large, with one strictly better."""
+    points = [r for r in rows if _number(r.get(x)) is not None and _number(r.get(y)) is not None]
+    front = []
+    for row in points:
+        rx, ry = _number(row[x]), _number(row[y])
+        dominated = any(
+            _number(o[x]) <= rx and _number(o[y]) >= ry and (_number(o[x]) < rx or _number(o[y]) > ry) for o in points
+        )
+        if not dominated:
+            front.append(row)
+    return sorted(front, key=lambda r: _number(r[x]))
+
+
+def sorted_rows(rows: Iterable[dict]) -> list[dict]:
+    """Rows grouped by density stratum, best F1 first within each."""
+    return sorted(rows, key=lambda r: (str(r["density"]), -(_number(r.get("f1")) or -1.0)))
+
+
+def write_results_csv(rows: Sequence[dict], path: str | Path) -> Path:
+    """Write ``results.csv`` (one row per trial, columns in the order of the first row)."""
+    path = Path(path)
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def format_table(rows: Sequence[dict], columns: Sequence[str]) -> str:
+    """A plain-text table of ``columns``, numbers rounded for reading."""
+
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.4g}" if abs(value) < 1e-2 and value else f"{value:.2f}"
+        return "" if value is None else str(value)
+
+    table = [list(columns)] + [[cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
+    lines = ["  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip() for line in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

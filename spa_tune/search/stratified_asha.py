@@ -1,0 +1,141 @@
+"""Density-stratified ASHA: successive halving that compares trials only within one target density.
+
+Plain ASHA compares every trial at a rung with every other. In a pruning sweep that is the wrong
+question: a trial heading for 10 % remaining weights scores lower at any step than one heading for
+50 %, so plain ASHA would stop the sparse settings simply for being sparse. Here every trial
+belongs to a *stratum*, its target density (``final_threshold`` for methods that schedule the
+kept fraction, ``final_lambda`` for regularised methods, or the keys named by ``stratify_by``),
+and each stratum has its own ASHA bracket. A trial is stopped when it is weak *for its density*.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialScheduler
+
+from ..config import TrialConfig
+
+
+def auto_stratum(config: dict[str, Any]) -> tuple:
+    """The target density a trial config aims for: its method family and density knob."""
+    method = config.get("method", TrialConfig.model_fields["method"].default)
+    if method == "dense":
+        return ("dense",)
+    if config.get("regularization") not in (None, "null", ""):
+        return ("final_lambda", config.get("final_lambda"))
+    default = TrialConfig.model_fields["final_threshold"].default
+    return ("final_threshold", config.get("final_threshold", default))
+
+
+def stratum_of(config: dict[str, Any], stratify_by: list[str] | None) -> tuple:
+    """Stratum key of a trial: ``auto_stratum`` or the values of the ``stratify_by`` keys."""
+    if stratify_by is None:
+        return auto_stratum(config)
+    return tuple((key, config.get(key)) for key in stratify_by)
+
+
+def stratum_label(stratum: tuple) -> str:
+    """Readable stratum name for logs and tags, e.g. ``final_threshold=0.1``."""
+    if len(stratum) == 1 and not isinstance(stratum[0], tuple):
+        return str(stratum[0])
+    pairs = [stratum] if not isinstance(stratum[0], tuple) else list(stratum)
+    return ",".join(f"{k}={v}" for k, v in pairs)
+
+
+class StratifiedASHA(FIFOScheduler):
+    """One ``AsyncHyperBandScheduler`` per stratum; each trial only meets trials of its stratum.
+
+    ``fixed_config`` holds the trial keys that are the same for every trial (the space file's
+    ``trial`` section), so a stratum is known even when the density is not searched. Every
+    decision is appended to ``decisions_file`` (JSON lines) when one is given.
+    """
+
+    def __init__(
+        self,
+        metric: str,
+        mode: str,
+        time_attr: str,
+        grace_period: float,
+        max_t: float,
+        reduction_factor: float,
+        stratify_by: list[str] | None = None,
+        fixed_config: dict[str, Any] | None = None,
+        decisions_file: str | Path | None = None,
+    ):
+        super().__init__()
+        self._settings = dict(
+            metric=metric, mode=mode, time_attr=time_attr, grace_period=grace_period,
+            max_t=max_t, reduction_factor=reduction_factor,
+        )
+        self._metric, self._mode = metric, mode
+        self._time_attr = time_attr
+        self._stratify_by = stratify_by
+        self._fixed = dict(fixed_config or {})
+        self._decisions_file = str(decisions_file) if decisions_file else None
+        self._strata: dict[tuple, AsyncHyperBandScheduler] = {}
+        self._trial_stratum: dict[str, tuple] = {}
+
+    def set_search_properties(self, metric: str | None, mode: str | None, **spec) -> bool:
+        """Metric and mode are fixed at construction; accept only matching (or absent) ones."""
+        return (metric is None or metric == self._metric) and (mode is None or mode == self._mode)
+
+    def _scheduler_for(self, trial) -> AsyncHyperBandScheduler:
+        stratum = self._trial_stratum.get(trial.trial_id)
+        if stratum is None:
+            stratum = stratum_of({**self._fixed, **trial.config}, self._stratify_by)
+            self._trial_stratum[trial.trial_id] = stratum
+        if stratum not in self._strata:
+            self._strata[stratum] = AsyncHyperBandScheduler(**self._settings)
+        return self._strata[stratum]
+
+    def stratum(self, trial_id: str) -> tuple | None:
+        """The stratum a trial was placed in."""
+        return self._trial_stratum.get(trial_id)
+
+    def on_trial_add(self, tune_controller, trial) -> None:
+        """Place the trial in its stratum's bracket."""
+        self._scheduler_for(trial).on_trial_add(tune_controller, trial)
+
+    def on_trial_result(self, tune_controller, trial, result: dict) -> str:
+        """Continue or stop, judged against the trial's own stratum only."""
+        action = self._scheduler_for(trial).on_trial_result(tune_controller, trial, result)
+        self._record(trial, result, action)
+        return action
+
+    def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
+        """Let the stratum's bracket record the final result."""
+        self._scheduler_for(trial).on_trial_complete(tune_controller, trial, result)
+
+    def on_trial_remove(self, tune_controller, trial) -> None:
+        """Forget a trial that was removed without completing."""
+        scheduler = self._scheduler_for(trial)
+        if trial.trial_id in scheduler._trial_info:
+            scheduler.on_trial_remove(tune_controller, trial)
+
+    def on_trial_error(self, tune_controller, trial) -> None:
+        """An errored trial leaves its bracket like a removed one."""
+        self.on_trial_remove(tune_controller, trial)
+
+    def _record(self, trial, result: dict, action: str) -> None:
+        if not self._decisions_file or self._time_attr not in result or self._metric not in result:
+            return
+        entry = {
+            "time": time.time(),
+            "trial_id": trial.trial_id,
+            "stratum": stratum_label(self._trial_stratum[trial.trial_id]),
+            self._time_attr: result[self._time_attr],
+            self._metric: result[self._metric],
+            "decision": "stop" if action == TrialScheduler.STOP else "continue",
+        }
+        with open(self._decisions_file, "a") as fh:
+            fh.write(json.dumps(entry) + "\n")
+
+    def debug_string(self) -> str:
+        """One line per stratum with the number of stopped trials."""
+        lines = [f"StratifiedASHA: {len(self._strata)} strata"]
+        lines += [f"  {stratum_label(s)}: stopped {sched._num_stopped}" for s, sched in self._strata.items()]
+        return "\n".join(lines)

@@ -1,0 +1,188 @@
+"""Read a space file, apply ``--set`` overrides, and check everything before any cluster work.
+
+Every problem becomes one ``SpaTuneError`` line naming the file (or ``--set``) and the field path,
+e.g. ``splopa.yaml: search.final_lambda.low: Input should be a valid number (got 'x')``.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..config import TRIAL_KEYS, TrialConfig, did_you_mean, parse_overrides, read_yaml_mapping, trial_config_problem
+from ..errors import SpaTuneError
+from .space import DOMAIN_TYPES, RESERVED_TRIAL_KEYS, IntDomain, RangeDomain, SpaceSpec, ValuesDomain
+
+SECTIONS = tuple(SpaceSpec.model_fields)
+UNION_LABELS = {"str", "int", "float", "bool"}
+
+
+def field_path(loc: tuple) -> str:
+    """Dotted field path of a pydantic location, without union labels (``search.x.low``)."""
+    text = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif (loc[0] == "search" and i == 2 and part in DOMAIN_TYPES) or part in UNION_LABELS or "[" in part:
+            continue  # labels pydantic adds for the members of a union
+        else:
+            text += f".{part}" if text else part
+    return text
+
+
+def describe_validation_error(err: ValidationError) -> str:
+    """``path: message (got value)`` for the first problem pydantic found."""
+    first = err.errors()[0]
+    path = field_path(first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "value_error" and ": " in message:
+        inner, rest = message.split(": ", 1)
+        return f"{path}.{inner}: {rest}" if path else message
+    got = first.get("input")
+    suffix = f" (got {got!r})" if not isinstance(got, dict) and first["type"] != "missing" else ""
+    if first["type"] == "union_tag_invalid":
+        message = f"type must be one of {', '.join(DOMAIN_TYPES)}"
+        suffix = f" (got {got.get('type')!r})" if isinstance(got, dict) else ""
+    elif first["type"] == "union_tag_not_found":
+        message = f"needs a type ({', '.join(DOMAIN_TYPES)})"
+    return f"{path or 'file'}: {message}{suffix}"
+
+
+def apply_overrides(data: dict[str, Any], pairs: list[str] | None) -> tuple[dict[str, Any], set[str]]:
+    """Apply ``--set path=value`` (``num_samples=8``, ``scheduler.grace_period=2``, ``trial.seed=1``).
+
+    A bare trial key (``learning_rate=1e-4``) sets it in the ``trial`` section. Returns the new
+    data and the dotted paths that were set, so errors about them can name ``--set``.
+    """
+    data = copy.deepcopy(data)
+    paths: set[str] = set()
+    for key, value in parse_overrides(pairs).items():
+        parts = key.split(".")
+        if parts[0] not in SECTIONS:
+            if parts[0] in TRIAL_KEYS and len(parts) == 1:
+                parts = ["trial", parts[0]]
+            else:
+                raise SpaTuneError(f"--set {key}: unknown field{did_you_mean(parts[0], SECTIONS + TRIAL_KEYS)}")
+        node = data
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise SpaTuneError(f"--set {key}: {part} is not a section")
+            node = child
+        node[parts[-1]] = value
+        paths.add(".".join(parts))
+    return data, paths
+
+
+def domain_candidates(domain: ValuesDomain | RangeDomain | IntDomain) -> list[tuple[str, Any]]:
+    """Values worth checking against the trial schema, with the field that holds each."""
+    if isinstance(domain, ValuesDomain):
+        return [(f"values[{i}]", v) for i, v in enumerate(domain.values)]
+    if isinstance(domain, IntDomain):
+        return [("low", domain.low), ("high", domain.high - 1)]
+    return [("low", domain.low), ("high", domain.high)]
+
+
+def check_trial_values(values: dict[str, Any], where: str) -> None:
+    """Raise ``where.key: message`` if ``values`` is not a valid trial config."""
+    problem = trial_config_problem(values)
+    if problem is not None:
+        key, message = problem
+        if message.startswith("unknown key"):
+            raise SpaTuneError(f"{where}: {message}")
+        raise SpaTuneError(f"{where}.{message}")
+
+
+def check_space(spec: SpaceSpec) -> None:
+    """Checks across sections: trial keys, searched keys and values, searcher compatibility."""
+    for key in RESERVED_TRIAL_KEYS:
+        if key in spec.trial:
+            raise SpaTuneError(f"trial.{key}: set by spa-tune for every trial (under storage_path/name)")
+    check_trial_values(spec.trial, "trial")
+    for key, domain in spec.search.items():
+        if key not in TRIAL_KEYS:
+            raise SpaTuneError(f"search: unknown trial key {key!r}{did_you_mean(key)}")
+        if key in RESERVED_TRIAL_KEYS:
+            raise SpaTuneError(f"search.{key}: set by spa-tune, cannot be searched")
+        for field, value in domain_candidates(domain):
+            problem = trial_config_problem({**spec.trial, key: value})
+            if problem is not None:
+                raise SpaTuneError(f"search.{key}.{field}: {problem[1]}")
+        if spec.searcher.type == "grid" and domain.type != "grid":
+            raise SpaTuneError(
+                f"search.{key}.type: searcher grid enumerates grid domains only, not {domain.type} (use searcher random)"
+            )
+        if spec.searcher.type == "optuna" and domain.type == "grid":
+            raise SpaTuneError(f"search.{key}.type: the optuna searcher samples; use choice instead of grid")
+    for i, point in enumerate(spec.searcher.points_to_evaluate):
+        where = f"searcher.points_to_evaluate[{i}]"
+        for key in point:
+            if key not in spec.search:
+                raise SpaTuneError(f"{where}.{key}: not a searched key (searched: {', '.join(spec.search) or 'none'})")
+        if spec.searcher.type == "optuna":
+            missing = [k for k in spec.search if k not in point]
+            if missing:
+                raise SpaTuneError(f"{where}: optuna needs every searched key, missing {', '.join(missing)}")
+        check_trial_values({**spec.trial, **point}, where)
+    check_scheduler(spec)
+    if spec.searcher.type == "grid" and spec.searcher.points_to_evaluate:
+        raise SpaTuneError("searcher.points_to_evaluate: use searcher random or optuna (grid enumerates its grid)")
+
+
+def check_scheduler(spec: SpaceSpec) -> None:
+    """ASHA's time budget must be known and reachable: ``max_t`` >= ``grace_period``."""
+    sched = spec.scheduler
+    if sched.type == "none" or sched.max_t is not None:
+        return
+    if sched.time_attr != "epoch" or "num_train_epochs" in spec.search:
+        raise SpaTuneError(f"scheduler.max_t: required with time_attr {sched.time_attr} or searched num_train_epochs")
+    epochs = float(spec.trial.get("num_train_epochs", TrialConfig.model_fields["num_train_epochs"].default))
+    if epochs < sched.grace_period:
+        raise SpaTuneError(f"scheduler.grace_period: {sched.grace_period} epochs is longer than the trial ({epochs} epochs)")
+
+
+def validate_space(data: dict[str, Any], source: str, set_paths: set[str] | None = None) -> SpaceSpec:
+    """A checked ``SpaceSpec`` from plain data; errors name ``source`` (or ``--set`` for set paths)."""
+    set_paths = set_paths or set()
+    try:
+        spec = SpaceSpec(**data)
+        check_space(spec)
+    except ValidationError as err:
+        message = describe_validation_error(err)
+        raise SpaTuneError(f"{_source_of(message, source, set_paths)}: {message}") from None
+    except SpaTuneError as err:
+        message = str(err)
+        raise SpaTuneError(f"{_source_of(message, source, set_paths)}: {message}") from None
+    return spec
+
+
+def _source_of(message: str, source: str, set_paths: set[str]) -> str:
+    path = message.split(":", 1)[0].split("[", 1)[0]
+    for set_path in set_paths:
+        if path == set_path or path.startswith(set_path + ".") or set_path.startswith(path + "."):
+            return "--set"
+    return source
+
+
+def load_space(path: str | Path, overrides: list[str] | None = None) -> SpaceSpec:
+    """Read, override and check a space file."""
+    data = read_yaml_mapping(path, what="space sections")
+    data, set_paths = apply_overrides(data, overrides)
+    return validate_space(data, str(path), set_paths)
+
+
+def planned_trials(spec: SpaceSpec) -> str:
+    """How many trials a space asks for, in words."""
+    grid = 1
+    for domain in spec.search.values():
+        if domain.type == "grid":
+            grid *= len(domain.values)
+    count = grid * spec.num_samples  # each point to evaluate replaces one sample
+    if spec.searcher.type == "optuna":
+        return f"{spec.num_samples} trials proposed by optuna ({spec.searcher.sampler})"
+    return f"{count} trials ({spec.searcher.type} searcher, {grid} grid point(s) x {spec.num_samples} sample(s))"

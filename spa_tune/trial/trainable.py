@@ -1,0 +1,135 @@
+"""The Ray Tune trainable: one sampled configuration, trained by ``run_trial``, reported to Tune.
+
+It only trains and reports: the experiment's fixed trial keys plus the sampled ones make the
+trial config; the trial writes into its Ray working folder (synced to the experiment folder),
+logs to its own MLflow child run, and hands each evaluation's checkpoint to Tune. A restarted
+trial continues from Tune's latest checkpoint and its own MLflow run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from ray import tune
+
+from ..config import TrialConfig
+from ..tracking.mlflow_runs import ExperimentRuns, TrialRun
+from .runner import read_block_masks, run_trial
+
+log = logging.getLogger("spa_tune.trial")
+# Metrics Tune sees: scalars only (the per-layer table goes to MLflow and the trial folder).
+NOT_FOR_TUNE = ("layers", "predictions_file", "output_dir")
+FIRST_COLUMNS = ("f1", "remaining_pct", "learned_pct", "epoch")
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """What every trial of an experiment shares; picklable, travels to the worker node."""
+
+    fixed: dict[str, Any]
+    runs: ExperimentRuns
+    cpus: float
+    gpus: float
+    stratum_keys: tuple[str, ...] = ()
+
+
+def trial_device(requested: str, gpus: float) -> str:
+    """``cuda`` when Ray gave the trial a GPU and torch sees one; otherwise ``cpu``, with a warning."""
+    if requested == "cpu":
+        return "cpu"
+    if gpus > 0 and torch.cuda.is_available():
+        log.info("trial uses CUDA device %s (Ray GPU ids %s)", torch.cuda.get_device_name(0), _ray_gpu_ids())
+        return "cuda"
+    if gpus > 0:
+        log.warning("Ray gave this trial GPU %s but torch sees no CUDA device; running on CPU", _ray_gpu_ids())
+    else:
+        log.warning("no GPU requested for this trial (resources.gpu: 0); running on CPU")
+    return "cpu"
+
+
+def _ray_gpu_ids() -> list:
+    import ray
+
+    return list(ray.get_gpu_ids())
+
+
+def tune_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The scalar metrics reported to Tune (schedulers and searchers read these).
+
+    The first four are the columns of Ray's trial table, so they come first.
+    """
+    first = {k: metrics[k] for k in FIRST_COLUMNS if k in metrics}
+    return {**first, **{k: v for k, v in metrics.items() if k not in NOT_FOR_TUNE and k not in first}}
+
+
+def trial_tags(cfg: TrialConfig, trial_id: str, stratum: str) -> dict[str, str]:
+    """Tags of a trial's MLflow run."""
+    tags = {"method": cfg.method, "trial_id": trial_id, "density": stratum}
+    if cfg.masked:
+        tags["pruning_method"] = cfg.pruning_method
+    return tags
+
+
+def log_evaluation(run: TrialRun, metrics: dict[str, Any], output_dir: Path) -> None:
+    """Step metrics, then the per-layer table and the mask picture of this evaluation."""
+    if not run.log_evaluation(metrics, int(time.time() * 1000)):
+        return
+    if metrics.get("layers"):
+        run.log_layer_table(metrics["layers"])
+    masks = read_block_masks(output_dir)
+    if masks:
+        import matplotlib.pyplot as plt
+
+        from ..report.figures import mask_figure
+
+        figure = mask_figure(masks, f"kept blocks at step {metrics['step']}")
+        run.log_figure(figure, "masks.png")
+        plt.close(figure)
+
+
+def run_tuned_trial(context: TrialContext, config: dict[str, Any]) -> None:
+    """Train one sampled configuration under Ray Tune."""
+    from ..search.stratified_asha import stratum_label, stratum_of
+
+    tune_context = tune.get_context()
+    trial_id = tune_context.get_trial_id()
+    values = {**context.fixed, **config, "output_dir": os.getcwd()}
+    values["device"] = trial_device(values.get("device", "auto"), context.gpus)
+    cfg = TrialConfig(**values)
+    torch.set_num_threads(max(1, int(context.cpus)))
+    stratum = stratum_label(stratum_of(values, list(context.stratum_keys) or None))
+    run = TrialRun.open(context.runs, trial_id, tune_context.get_trial_name(), cfg.model_dump(), trial_tags(cfg, trial_id, stratum))
+    staging = Path(tempfile.mkdtemp(prefix=f"spa-tune-{trial_id}-"))
+
+    def report(metrics: dict[str, Any], checkpoint_dir: str) -> None:
+        log_evaluation(run, metrics, Path(cfg.output_dir))
+        try:
+            tune.report(tune_metrics(metrics), checkpoint=tune.Checkpoint.from_directory(checkpoint_dir))
+        finally:  # Tune has copied the checkpoint into the experiment folder (or is stopping us)
+            shutil.rmtree(checkpoint_dir, ignore_errors=True)
+
+    try:
+        checkpoint = tune.get_checkpoint()
+        with checkpoint.as_directory() if checkpoint else contextlib.nullcontext(None) as resume_from:
+            run_trial(cfg, report=report, resume_from=resume_from, checkpoint_root=staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def make_trainable(context: TrialContext) -> Callable[[dict[str, Any]], None]:
+    """A Tune function trainable bound to the experiment's shared context."""
+
+    def spa_tune_trial(config: dict[str, Any]) -> None:
+        run_tuned_trial(context, config)
+
+    return spa_tune_trial

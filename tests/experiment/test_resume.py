@@ -1,0 +1,76 @@
+"""An experiment interrupted with Ctrl-C (SIGINT to the driver) and finished by ``spa-tune resume``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+from spa_tune.cli import main
+
+from .conftest import write_space
+
+
+def last_steps(folder) -> dict:
+    """Last evaluated step of every trial folder (from the trial's metrics.jsonl)."""
+    steps = {}
+    for log in folder.glob("trial_*/metrics.jsonl"):
+        lines = log.read_text().splitlines()
+        if lines:
+            steps[log.parent.name] = json.loads(lines[-1])["step"]
+    return steps
+
+
+def test_interrupted_experiment_resumes_without_rerunning_finished_trials(ray_runtime, tmp_path, tiny_model_dir):
+    space = write_space(
+        tmp_path, tiny_model_dir, "interrupted",
+        trial={"num_train_epochs": 6, "generated_train_questions": 640},
+        search={"final_threshold": {"type": "grid", "values": [1.0, 0.5, 0.2]}},
+        scheduler={"type": "none"},
+        max_concurrent_trials=1,
+    )
+    folder = tmp_path / "runs" / "interrupted"
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "spa_tune.cli", "--space", str(space)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 240
+        # the second trial only starts once Tune has recorded the first as finished
+        while len(last_steps(folder)) < 2 and time.time() < deadline and driver.poll() is None:
+            time.sleep(0.2)
+        assert len(last_steps(folder)) == 2, driver.communicate()[0][-3000:] if driver.poll() is not None else "slow"
+        driver.send_signal(signal.SIGINT)
+        output, _ = driver.communicate(timeout=120)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait()
+    assert f"spa-tune resume {folder}" in output, output[-3000:]
+    finished = [name for name, step in last_steps(folder).items() if step == 120]
+    before = {name: (folder / name / "result.json").read_text() for name in finished}
+    assert 1 <= len(before) < 3
+
+    assert main(["resume", str(folder)]) == 0
+
+    assert last_steps(folder) == {name: 120 for name in last_steps(folder)} and len(last_steps(folder)) == 3
+    for name, text in before.items():
+        assert (folder / name / "result.json").read_text() == text  # not run again
+    state = json.loads((folder / "experiment.json").read_text())
+    client = MlflowClient(tracking_uri=state["tracking_uri"])
+    children = client.search_runs(
+        [state["experiment_id"]], filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{state['parent_run_id']}'"
+    )
+    assert len(children) == 3
+    for child in children:
+        steps = [m.step for m in client.get_metric_history(child.info.run_id, "f1")]
+        assert steps == sorted(set(steps)) and steps[-1] == 120  # every evaluation once, to the end
+        assert child.data.tags["status"] == "completed"
+    results = (folder / "results.csv").read_text().splitlines()
+    assert len(results) == 4 and all("completed" in line for line in results[1:])
