@@ -14,7 +14,13 @@ from pathlib import Path
 from ..config import TrialConfig
 from ..errors import SpaTuneError
 from ..spec.space import SpaceSpec
-from ..tracking.mlflow_runs import ExperimentRuns, default_tracking_uri, is_local_store, start_parent_run
+from ..tracking.mlflow_runs import (
+    ExperimentRuns,
+    check_tracking_server,
+    default_tracking_uri,
+    is_local_store,
+    start_parent_run,
+)
 from .folder import create_experiment_dir, load_experiment, save_state
 from .ray_session import ray_session
 
@@ -128,6 +134,9 @@ def execute(spec: SpaceSpec, folder: Path, runs: ExperimentRuns, address: str | 
 def run_experiment(spec: SpaceSpec, source: str, address: str | None = None) -> ExperimentOutcome:
     """Start a new experiment from a checked space."""
     quiet_tracking_logs()
+    problem = spec.mlflow.tracking_uri and check_tracking_server(spec.mlflow.tracking_uri)
+    if problem:
+        raise SpaTuneError(f"mlflow.tracking_uri {spec.mlflow.tracking_uri}: cannot reach the server: {problem}")
     folder = create_experiment_dir(spec)
     runs = open_tracking(spec, folder)
     save_state(folder, runs, source)

@@ -34,6 +34,25 @@ def is_local_store(tracking_uri: str) -> bool:
     return tracking_uri.startswith(("sqlite:", "file:")) or "://" not in tracking_uri
 
 
+def check_tracking_server(tracking_uri: str, timeout: float = 5.0) -> str | None:
+    """For an ``http(s)://`` tracking URI, why its server cannot be reached (None when it answers).
+
+    MLflow's client retries an unreachable server for minutes; this asks ``/health`` once.
+    """
+    if not tracking_uri.startswith(("http://", "https://")):
+        return None
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(tracking_uri.rstrip("/") + "/health", timeout=timeout):
+            return None
+    except urllib.error.HTTPError as err:
+        return None if err.code < 500 else f"server error {err.code}"
+    except (OSError, ValueError) as err:
+        return str(getattr(err, "reason", None) or err)
+
+
 @dataclass(frozen=True)
 class ExperimentRuns:
     """Where an experiment's runs live; picklable, so trials can carry it to any node."""

@@ -156,3 +156,21 @@ def test_validate_reports_the_planned_trials(tmp_path, capsys):
 @pytest.mark.parametrize("name", ["quickstart", "splopa", "fine_pruning"])
 def test_shipped_spaces_validate(name, capsys):
     assert main(["validate", "--space", f"search_spaces/{name}.yaml"]) == 0
+
+
+@pytest.mark.parametrize("command", ["resume", "ui"])
+def test_folder_that_is_not_an_experiment(tmp_path, capsys, no_ray, command):
+    assert main([command, str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        f"spa-tune: error: {tmp_path}: not a spa-tune experiment folder (no experiment.json or space.yaml)\n"
+    )
+
+
+def test_unreachable_tracking_server_fails_before_ray(tmp_path, capsys, no_ray):
+    path = tmp_path / "space.yaml"
+    data = dict(VALID, storage_path=str(tmp_path / "runs"), mlflow={"tracking_uri": "http://127.0.0.1:9"})
+    path.write_text(yaml.safe_dump(data))
+    assert main(["--space", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("spa-tune: error: mlflow.tracking_uri http://127.0.0.1:9: cannot reach the server: ")
+    assert err.count("\n") == 1 and not (tmp_path / "runs").exists(), err
