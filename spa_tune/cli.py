@@ -51,8 +51,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .spec.load import load_space
 
     spec = load_space(args.space, args.set)
-    outcome = run_experiment(spec, str(args.space), address=args.address)
-    return 0 if outcome.rows else 1
+    return experiment_exit_code(run_experiment(spec, str(args.space), address=args.address).rows)
+
+
+def experiment_exit_code(rows: list[dict]) -> int:
+    """0 when every trial completed or was stopped by the scheduler, 130 when interrupted, else 1."""
+    statuses = {row["status"] for row in rows}
+    if "unfinished" in statuses:
+        return 130
+    return 1 if "failed" in statuses or not rows else 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -68,8 +75,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     """Continue an interrupted experiment from its folder."""
     from .experiment.run import resume_experiment
 
-    resume_experiment(args.experiment, address=args.address)
-    return 0
+    return experiment_exit_code(resume_experiment(args.experiment, address=args.address).rows)
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
@@ -112,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a search space as a Ray Tune experiment (same as spa-tune --space F)")
     _space_arguments(run)
-    run.add_argument("--address", help="attach to a running Ray cluster (auto, host:port, ray://...); default RAY_ADDRESS or a local Ray")
+    run.add_argument("--address", help="attach to a running Ray cluster (auto or host:port); default RAY_ADDRESS or a local Ray")
     run.set_defaults(func=cmd_run)
 
     validate = sub.add_parser("validate", help="check a space file without running it")

@@ -33,14 +33,20 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def create_experiment_dir(spec: SpaceSpec) -> Path:
-    """Create the folder for a new experiment; an existing experiment is never overwritten."""
+def refuse_existing(spec: SpaceSpec) -> Path:
+    """The folder of a new experiment; an existing experiment there is an error (never overwritten)."""
     folder = experiment_dir(spec)
     if (folder / STATE_FILE).exists():
         raise SpaTuneError(
             f"{folder}: experiment {spec.name!r} exists; continue it with `spa-tune resume {folder}` "
             "or pick another name (--set name=...)"
         )
+    return folder
+
+
+def create_experiment_dir(spec: SpaceSpec) -> Path:
+    """Create the folder for a new experiment and save its checked space."""
+    folder = refuse_existing(spec)
     folder.mkdir(parents=True, exist_ok=True)
     _write_atomic(folder / SPACE_FILE, yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
     return folder
@@ -69,6 +75,11 @@ def load_experiment(folder: str | Path) -> tuple[Path, SpaceSpec, ExperimentRuns
         runs = ExperimentRuns(state["tracking_uri"], state["experiment_id"], state["parent_run_id"])
     except (ValueError, KeyError) as err:
         raise SpaTuneError(f"{state_file}: unreadable experiment state ({err})") from None
-    data = yaml.safe_load(space_file.read_text())
+    try:
+        data = yaml.safe_load(space_file.read_text())
+    except yaml.YAMLError as err:
+        raise SpaTuneError(f"{space_file}: invalid YAML: {getattr(err, 'problem', err)}") from None
+    if not isinstance(data, dict):
+        raise SpaTuneError(f"{space_file}: expected a mapping of space sections")
     spec = validate_space(data, str(space_file))
     return folder, spec, runs

@@ -16,12 +16,13 @@ from ..errors import SpaTuneError
 from ..spec.space import SpaceSpec
 from ..tracking.mlflow_runs import (
     ExperimentRuns,
+    absolute_tracking_uri,
     check_tracking_server,
     default_tracking_uri,
     is_local_store,
     start_parent_run,
 )
-from .folder import create_experiment_dir, load_experiment, save_state
+from .folder import create_experiment_dir, load_experiment, refuse_existing, save_state
 from .ray_session import ray_session
 
 log = logging.getLogger("spa_tune.experiment")
@@ -70,7 +71,7 @@ def parent_params(spec: SpaceSpec) -> dict[str, object]:
 
 def open_tracking(spec: SpaceSpec, folder: Path) -> ExperimentRuns:
     """Create the MLflow experiment (if new) and the parent run, before any trial starts."""
-    uri = spec.mlflow.tracking_uri or default_tracking_uri(folder)
+    uri = absolute_tracking_uri(spec.mlflow.tracking_uri) if spec.mlflow.tracking_uri else default_tracking_uri(folder)
     artifacts = (folder / "mlartifacts").as_uri() if is_local_store(uri) else None
     try:
         return start_parent_run(uri, spec.mlflow.experiment_name or spec.name, spec.name, parent_params(spec), artifacts)
@@ -122,34 +123,59 @@ def build_tuner(spec: SpaceSpec, folder: Path, runs: ExperimentRuns, restore: bo
     return tune.Tuner(trainable, param_space=param_space(spec), tune_config=tune_config, run_config=run_config)
 
 
-def execute(spec: SpaceSpec, folder: Path, runs: ExperimentRuns, address: str | None, restore: bool) -> ExperimentOutcome:
-    """Run (or continue) the trials, then write and log the results."""
-    from .finish import finish_experiment
+def check_resources(spec: SpaceSpec, available: dict, attached: bool) -> None:
+    """A trial asking for more than the cluster has would wait forever: refuse (or warn on a cluster)."""
+    for key, name in (("cpu", "CPU"), ("gpu", "GPU")):
+        wanted, have = getattr(spec.resources, key), float(available.get(name, 0))
+        if wanted > have:
+            message = f"resources.{key}: a trial asks for {wanted:g} {name}s, the Ray cluster has {have:g}"
+            if not attached:
+                raise SpaTuneError(message + " (lower it with --set resources." + key + "=...)")
+            log.warning("%s; trials wait until the cluster has them", message)
 
-    with ray_session(address):
-        build_tuner(spec, folder, runs, restore).fit()
-    return finish_experiment(spec, folder, runs)
+
+def attached(address: str | None) -> bool:
+    """Whether the experiment joins a running cluster rather than a Ray started for it."""
+    return bool(address or os.environ.get("RAY_ADDRESS"))
 
 
 def run_experiment(spec: SpaceSpec, source: str, address: str | None = None) -> ExperimentOutcome:
-    """Start a new experiment from a checked space."""
+    """Start a new experiment from a checked space.
+
+    Everything that can be checked without Ray is checked first (tracking server, an existing
+    experiment); the folder and the parent run are created once Ray is up and has room for a trial.
+    """
+    from .finish import finish_experiment
+
     quiet_tracking_logs()
     problem = spec.mlflow.tracking_uri and check_tracking_server(spec.mlflow.tracking_uri)
     if problem:
         raise SpaTuneError(f"mlflow.tracking_uri {spec.mlflow.tracking_uri}: cannot reach the server: {problem}")
-    folder = create_experiment_dir(spec)
-    runs = open_tracking(spec, folder)
-    save_state(folder, runs, source)
-    return execute(spec, folder, runs, address, restore=False)
+    refuse_existing(spec)
+    with ray_session(address) as available:
+        check_resources(spec, available, attached(address))
+        folder = create_experiment_dir(spec)
+        runs = open_tracking(spec, folder)
+        save_state(folder, runs, source)
+        build_tuner(spec, folder, runs, restore=False).fit()
+    return finish_experiment(spec, folder, runs)
 
 
 def resume_experiment(folder: str | Path, address: str | None = None) -> ExperimentOutcome:
     """Continue an interrupted experiment: finished trials stay, the others go on from checkpoints."""
     from ray import tune
 
+    from .finish import finish_experiment
+
     quiet_tracking_logs()
     folder, spec, runs = load_experiment(folder)
     if not tune.Tuner.can_restore(str(folder)):
         raise SpaTuneError(f"{folder}: Ray Tune saved no experiment state here yet; start it again with --space")
-    runs.client().update_run(runs.parent_run_id, status="RUNNING")
-    return execute(spec, folder, runs, address, restore=True)
+    problem = check_tracking_server(runs.tracking_uri)
+    if problem:
+        raise SpaTuneError(f"{folder}: MLflow tracking server {runs.tracking_uri} unreachable: {problem}")
+    with ray_session(address) as available:
+        check_resources(spec, available, attached(address))
+        runs.client().update_run(runs.parent_run_id, status="RUNNING")
+        build_tuner(spec, folder, runs, restore=True).fit()
+    return finish_experiment(spec, folder, runs)

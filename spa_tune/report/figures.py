@@ -31,26 +31,52 @@ def split_layer_name(name: str) -> tuple[int, str]:
     return int(match.group(1)), SHORT_NAMES.get(match.group(2), match.group(2))
 
 
-def mask_figure(block_masks: dict[str, np.ndarray], title: str = "") -> Figure:
-    """One panel per encoder layer and matrix; kept blocks dark, pruned blocks white."""
-    placed = [(*split_layer_name(name), np.asarray(mask, dtype=float)) for name, mask in block_masks.items()]
+def mask_mosaic(block_masks: dict[str, np.ndarray], gap: int = 1) -> tuple[np.ndarray, list[int], list[str], list[int]]:
+    """All block masks in one array: a row per encoder layer, a column per matrix, NaN gaps.
+
+    Returns the mosaic, the layer indices (rows), the matrix names (columns) and each column's
+    left edge. Kept blocks are 1, pruned blocks 0. Matrices taller than wide are drawn transposed
+    (their name gets a trailing T), so that every row stays as low as the smallest side.
+    """
+    placed = []
+    for name, mask in block_masks.items():
+        layer, col = split_layer_name(name)
+        mask = np.asarray(mask, dtype=float)
+        if mask.shape[0] > mask.shape[1]:
+            mask, col = mask.T, f"{col} T"
+        placed.append((layer, col, mask))
     layers = sorted({layer for layer, _, _ in placed})
     columns = list(dict.fromkeys(col for _, col, _ in placed))
-    fig, axes = plt.subplots(
-        len(layers), len(columns), figsize=(1.6 * len(columns), 1.1 * len(layers) + 0.6), squeeze=False
-    )
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_visible(False)
+    heights = [max((m.shape[0] for l, _, m in placed if l == layer), default=1) for layer in layers]
+    widths = [max((m.shape[1] for _, c, m in placed if c == col), default=1) for col in columns]
+    lefts = [sum(widths[:i]) + gap * i for i in range(len(columns))]
+    tops = [sum(heights[:i]) + gap * i for i in range(len(layers))]
+    mosaic = np.full((tops[-1] + heights[-1], lefts[-1] + widths[-1]), np.nan)
     for layer, col, mask in placed:
-        ax = axes[layers.index(layer)][columns.index(col)]
-        ax.set_visible(True)
-        ax.imshow(mask, cmap="Greys", vmin=0, vmax=1, interpolation="nearest", aspect="auto")
-        ax.set_title(f"{col} {100 * mask.mean():.0f}%", fontsize=7)
-        if columns.index(col) == 0:
-            ax.set_ylabel(f"layer {layer}", fontsize=7)
-    fig.suptitle(title or "kept blocks per encoder matrix", fontsize=9)
+        top, left = tops[layers.index(layer)], lefts[columns.index(col)]
+        mosaic[top : top + mask.shape[0], left : left + mask.shape[1]] = mask
+    return mosaic, layers, columns, lefts
+
+
+def mask_figure(block_masks: dict[str, np.ndarray], title: str = "") -> Figure:
+    """The kept blocks of every encoder matrix in one picture: dark kept, white pruned."""
+    mosaic, layers, columns, lefts = mask_mosaic(block_masks)
+    height, width = mosaic.shape
+    fig, ax = plt.subplots(figsize=(min(16.0, 1.0 + width / 10), min(12.0, 1.0 + height / 10)))
+    cmap = plt.get_cmap("Greys").copy()
+    cmap.set_bad("#d8e4f0")
+    ax.imshow(np.ma.masked_invalid(mosaic), cmap=cmap, vmin=0, vmax=1, interpolation="nearest", aspect="equal")
+    kept = {}
+    for name, mask in block_masks.items():
+        col = split_layer_name(name)[1]
+        col = next(c for c in columns if c in (col, f"{col} T"))
+        kept.setdefault(col, []).append(np.asarray(mask, dtype=float).mean())
+    kept = {col: 100 * float(np.mean(values)) for col, values in kept.items()}
+    ax.set_xticks([left for left in lefts], [f"{col}\n{kept[col]:.0f}%" for col in columns], fontsize=7, ha="left")
+    row_height = height / max(1, len(layers))
+    ax.set_yticks([row_height * (i + 0.5) for i in range(len(layers))], [f"layer {layer}" for layer in layers], fontsize=7)
+    ax.tick_params(length=0)
+    ax.set_title(title or "kept blocks per encoder matrix", fontsize=9)
     fig.tight_layout()
     return fig
 

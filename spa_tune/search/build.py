@@ -33,17 +33,27 @@ def build_searcher(spec: SpaceSpec, experiment_dir: str | Path) -> SearchAlgorit
     import optuna
     from ray.tune.search.optuna import OptunaSearch
 
-    sampler_cls = optuna.samplers.NSGAIISampler if searcher.sampler == "nsga2" else optuna.samplers.TPESampler
     single = len(searcher.metrics) == 1
+    if searcher.sampler == "nsga2":
+        sampler = optuna.samplers.NSGAIISampler(population_size=nsga2_population(spec), seed=searcher.seed)
+    else:
+        sampler = optuna.samplers.TPESampler(seed=searcher.seed)
     search = OptunaSearch(
         metric=searcher.metrics[0] if single else searcher.metrics,
         mode=searcher.modes[0] if single else searcher.modes,
         points_to_evaluate=[dict(p) for p in searcher.points_to_evaluate] or None,
-        sampler=sampler_cls(seed=searcher.seed),
+        sampler=sampler,
         study_name=spec.name,
         storage=optuna.storages.RDBStorage(optuna_storage_url(experiment_dir)),
     )
     return search
+
+
+def nsga2_population(spec: SpaceSpec) -> int:
+    """NSGA-II's generation size: as set, else a quarter of the trials (2 to 50), so it evolves."""
+    if spec.searcher.population_size:
+        return spec.searcher.population_size
+    return max(2, min(50, spec.num_samples // 4))
 
 
 def scheduler_max_t(spec: SpaceSpec) -> float:

@@ -21,14 +21,18 @@ from ..config import TrialConfig
 
 
 def auto_stratum(config: dict[str, Any]) -> tuple:
-    """The target density a trial config aims for: its method family and density knob."""
+    """The target density a trial config aims for.
+
+    ``final_threshold`` (the kept fraction, or the score threshold); for regularised methods also
+    ``final_lambda``, whose penalty (scaled by the threshold schedule) sets the density.
+    """
     method = config.get("method", TrialConfig.model_fields["method"].default)
     if method == "dense":
         return ("dense",)
+    threshold = ("final_threshold", config.get("final_threshold", TrialConfig.model_fields["final_threshold"].default))
     if config.get("regularization") not in (None, "null", ""):
-        return ("final_lambda", config.get("final_lambda"))
-    default = TrialConfig.model_fields["final_threshold"].default
-    return ("final_threshold", config.get("final_threshold", default))
+        return (threshold, ("final_lambda", config.get("final_lambda", TrialConfig.model_fields["final_lambda"].default)))
+    return threshold
 
 
 def stratum_of(config: dict[str, Any], stratify_by: list[str] | None) -> tuple:
@@ -36,6 +40,18 @@ def stratum_of(config: dict[str, Any], stratify_by: list[str] | None) -> tuple:
     if stratify_by is None:
         return auto_stratum(config)
     return tuple((key, config.get(key)) for key in stratify_by)
+
+
+class _Recorded:
+    """A trial as a bracket sees it when results are replayed: only its id."""
+
+    def __init__(self, trial_id: str):
+        self.trial_id = trial_id
+
+
+def _as_tuple(value: Any) -> Any:
+    """JSON lists back to the tuples strata are made of."""
+    return tuple(_as_tuple(v) for v in value) if isinstance(value, list) else value
 
 
 def stratum_label(stratum: tuple) -> str:
@@ -78,19 +94,46 @@ class StratifiedASHA(FIFOScheduler):
         self._decisions_file = str(decisions_file) if decisions_file else None
         self._strata: dict[tuple, AsyncHyperBandScheduler] = {}
         self._trial_stratum: dict[str, tuple] = {}
+        self._replayed = False
 
     def set_search_properties(self, metric: str | None, mode: str | None, **spec) -> bool:
         """Metric and mode are fixed at construction; accept only matching (or absent) ones."""
         return (metric is None or metric == self._metric) and (mode is None or mode == self._mode)
 
+    def _bracket_of(self, stratum: tuple) -> AsyncHyperBandScheduler:
+        if stratum not in self._strata:
+            self._strata[stratum] = AsyncHyperBandScheduler(**self._settings)
+        return self._strata[stratum]
+
+    def replay_decisions(self) -> None:
+        """Refill the rungs from the decisions file (Tune restores schedulers empty on resume).
+
+        Every recorded result goes back into its stratum's bracket, so that a resumed trial is
+        still compared with the trials that reached its rung before the interruption.
+        """
+        self._replayed = True
+        if not self._decisions_file or not Path(self._decisions_file).is_file():
+            return
+        sign = 1.0 if self._mode == "max" else -1.0
+        for line in Path(self._decisions_file).read_text().splitlines():
+            try:
+                entry = json.loads(line)
+                stratum = _as_tuple(entry["stratum_key"])
+                progress, value = entry[self._time_attr], entry[self._metric]
+            except (ValueError, KeyError):
+                continue  # a line cut short by the interruption
+            self._trial_stratum.setdefault(entry["trial_id"], stratum)
+            bracket = self._bracket_of(stratum)._brackets[0]
+            bracket.on_result(_Recorded(entry["trial_id"]), progress, sign * value)
+
     def _scheduler_for(self, trial) -> AsyncHyperBandScheduler:
+        if not self._replayed:
+            self.replay_decisions()
         stratum = self._trial_stratum.get(trial.trial_id)
         if stratum is None:
             stratum = stratum_of({**self._fixed, **trial.config}, self._stratify_by)
             self._trial_stratum[trial.trial_id] = stratum
-        if stratum not in self._strata:
-            self._strata[stratum] = AsyncHyperBandScheduler(**self._settings)
-        return self._strata[stratum]
+        return self._bracket_of(stratum)
 
     def stratum(self, trial_id: str) -> tuple | None:
         """The stratum a trial was placed in."""
@@ -100,21 +143,22 @@ class StratifiedASHA(FIFOScheduler):
         """Place the trial in its stratum's bracket."""
         self._scheduler_for(trial).on_trial_add(tune_controller, trial)
 
+    def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
+        """Let the stratum's bracket record the final result."""
+        scheduler = self._scheduler_for(trial)
+        if trial.trial_id in scheduler._trial_info:
+            scheduler.on_trial_complete(tune_controller, trial, result)
+
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
         """Continue or stop, judged against the trial's own stratum only."""
         action = self._scheduler_for(trial).on_trial_result(tune_controller, trial, result)
         self._record(trial, result, action)
         return action
 
-    def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
-        """Let the stratum's bracket record the final result."""
-        self._scheduler_for(trial).on_trial_complete(tune_controller, trial, result)
-
     def on_trial_remove(self, tune_controller, trial) -> None:
         """Forget a trial that was removed without completing."""
         scheduler = self._scheduler_for(trial)
-        if trial.trial_id in scheduler._trial_info:
-            scheduler.on_trial_remove(tune_controller, trial)
+        scheduler._trial_info.pop(trial.trial_id, None)
 
     def on_trial_error(self, tune_controller, trial) -> None:
         """An errored trial leaves its bracket like a removed one."""
@@ -127,6 +171,7 @@ class StratifiedASHA(FIFOScheduler):
             "time": time.time(),
             "trial_id": trial.trial_id,
             "stratum": stratum_label(self._trial_stratum[trial.trial_id]),
+            "stratum_key": self._trial_stratum[trial.trial_id],
             self._time_attr: result[self._time_attr],
             self._metric: result[self._metric],
             "decision": "stop" if action == TrialScheduler.STOP else "continue",

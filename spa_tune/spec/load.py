@@ -112,13 +112,15 @@ def check_space(spec: SpaceSpec) -> None:
         for field, value in domain_candidates(domain):
             problem = trial_config_problem({**spec.trial, key: value})
             if problem is not None:
-                raise SpaTuneError(f"search.{key}.{field}: {problem[1]}")
+                raise SpaTuneError(f"search.{key}.{field}: {problem[1].removeprefix(key + ': ')}")
         if spec.searcher.type == "grid" and domain.type != "grid":
             raise SpaTuneError(
                 f"search.{key}.type: searcher grid enumerates grid domains only, not {domain.type} (use searcher random)"
             )
         if spec.searcher.type == "optuna" and domain.type == "grid":
             raise SpaTuneError(f"search.{key}.type: the optuna searcher samples; use choice instead of grid")
+        if spec.searcher.type == "optuna" and domain.type in ("quniform", "qloguniform"):
+            raise SpaTuneError(f"search.{key}.type: {domain.type} is not passed to optuna exactly (its q is dropped); use uniform/loguniform or choice")
     for i, point in enumerate(spec.searcher.points_to_evaluate):
         where = f"searcher.points_to_evaluate[{i}]"
         for key in point:

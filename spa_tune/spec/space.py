@@ -82,6 +82,7 @@ class SearcherSpec(_Strict):
     metric: str | list[str] = "f1"
     mode: Literal["max", "min"] | list[Literal["max", "min"]] = "max"
     seed: int | None = 0
+    population_size: int | None = Field(None, ge=2)
     points_to_evaluate: list[dict[str, Any]] = Field(default_factory=list)
 
     @model_validator(mode="after")

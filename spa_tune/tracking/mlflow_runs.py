@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,16 @@ ROLE_TAG = "spa_tune.role"
 def default_tracking_uri(experiment_dir: str | Path) -> str:
     """The local store of an experiment: ``sqlite:///<experiment_dir>/mlflow.db``."""
     return f"sqlite:///{Path(experiment_dir).resolve() / 'mlflow.db'}"
+
+
+def absolute_tracking_uri(tracking_uri: str) -> str:
+    """A local store named relative to the working folder, made absolute (trials run elsewhere)."""
+    if tracking_uri.startswith("sqlite:///") and not tracking_uri.startswith("sqlite:////"):
+        return f"sqlite:///{Path(tracking_uri[len('sqlite:///'):]).resolve()}"
+    if tracking_uri.startswith("file:") or "://" not in tracking_uri:
+        path = tracking_uri[len("file:"):] if tracking_uri.startswith("file:") else tracking_uri
+        return Path(path.removeprefix("//")).resolve().as_uri()
+    return tracking_uri
 
 
 def is_local_store(tracking_uri: str) -> bool:
@@ -119,8 +130,10 @@ class TrialRun:
                 tags={MLFLOW_PARENT_RUN_ID: runs.parent_run_id, TRIAL_ID_TAG: trial_id, MLFLOW_RUN_NAME: trial_name},
             )
             run_id = run.info.run_id
-        else:
+        else:  # a restarted trial: its run goes on, a retried failure's error tag goes
             client.update_run(run_id, status="RUNNING")
+            if "error" in client.get_run(run_id).data.tags:
+                client.delete_tag(run_id, "error")
         logged = client.get_run(run_id).data.params
         new_params = [Param(k, _param_value(v)) for k, v in params.items() if k not in logged]
         client.log_batch(run_id, params=new_params, tags=[RunTag(k, str(v)) for k, v in {**tags, "status": "running"}.items()])
@@ -176,6 +189,8 @@ def finish_parent_run(runs: ExperimentRuns, artifacts: list[Path], metrics: dict
     client = runs.client()
     for path in artifacts:
         client.log_artifact(runs.parent_run_id, str(path))
-    if metrics:
-        client.log_batch(runs.parent_run_id, metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()])
+    if metrics:  # each finish (a resumed experiment finishes again) logs a newer step
+        step = len(client.get_metric_history(runs.parent_run_id, "trials"))
+        now = int(time.time() * 1000)
+        client.log_batch(runs.parent_run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()])
     client.set_terminated(runs.parent_run_id, status)

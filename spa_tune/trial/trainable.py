@@ -48,7 +48,7 @@ def trial_device(requested: str, gpus: float) -> str:
     if requested == "cpu":
         return "cpu"
     if gpus > 0 and torch.cuda.is_available():
-        log.info("trial uses CUDA device %s (Ray GPU ids %s)", torch.cuda.get_device_name(0), _ray_gpu_ids())
+        print(f"spa-tune: trial uses CUDA device {torch.cuda.get_device_name(0)} (Ray GPU ids {_ray_gpu_ids()})", flush=True)
         return "cuda"
     if gpus > 0:
         log.warning("Ray gave this trial GPU %s but torch sees no CUDA device; running on CPU", _ray_gpu_ids())
@@ -112,7 +112,10 @@ def run_tuned_trial(context: TrialContext, config: dict[str, Any]) -> None:
     staging = Path(tempfile.mkdtemp(prefix=f"spa-tune-{trial_id}-"))
 
     def report(metrics: dict[str, Any], checkpoint_dir: str) -> None:
-        log_evaluation(run, metrics, Path(cfg.output_dir))
+        try:
+            log_evaluation(run, metrics, Path(cfg.output_dir))
+        except Exception as err:  # a tracking hiccup must not cost the training; Tune still gets the result
+            log.warning("MLflow logging of step %s failed: %s", metrics.get("step"), err)
         try:
             tune.report(tune_metrics(metrics), checkpoint=tune.Checkpoint.from_directory(checkpoint_dir))
         finally:  # Tune has copied the checkpoint into the experiment folder (or is stopping us)

@@ -133,3 +133,14 @@ def test_results_csv_matches_the_trials(stratified):
     assert stratified.pareto_png.stat().st_size > 10_000
     front_ids = {r["trial_id"] for r in stratified.front}
     assert by_point(stratified.rows)[0]["trial_id"] in front_ids
+
+
+def test_trials_share_worker_processes_and_keep_their_own_files(stratified):
+    pids = set()
+    for row in stratified.rows:
+        trial_dir = stratified.folder / f"trial_{row['trial_id']}"
+        results = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines()]
+        pids.update(r["pid"] for r in results)
+        steps = [json.loads(line)["step"] for line in (trial_dir / "metrics.jsonl").read_text().splitlines()]
+        assert steps == [r["step"] for r in results]  # its own evaluations only
+    assert len(pids) < len(stratified.rows)  # Tune reused trial actors

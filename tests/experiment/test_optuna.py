@@ -12,9 +12,11 @@ from spa_tune.spec.load import load_space
 
 from .conftest import write_space
 
+# The same density twice: the second point cannot learn (learning rate 1e-4 for 10 steps) and is
+# stopped by ASHA at epoch 1, yet it is told to the study like the others.
 POINTS = [
-    {"final_threshold": 0.2, "learning_rate": 3e-3},
-    {"final_threshold": 1.0, "learning_rate": 1e-3},
+    {"final_threshold": 0.5, "learning_rate": 3e-3},
+    {"final_threshold": 0.5, "learning_rate": 1e-4},
 ]
 
 
@@ -45,8 +47,9 @@ def test_multi_objective_search_starts_from_the_points_and_returns_a_pareto_fron
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 4  # stopped ones too
     for trial, point in zip(study.trials, POINTS):  # the study's first trials are the points, in order
         assert trial.params == pytest.approx(point)
-    for point in POINTS:
-        assert any({k: row[k] for k in point} == pytest.approx(point) for row in rows)
+    (stopped,) = [r for r in rows if {k: r[k] for k in POINTS[1]} == pytest.approx(POINTS[1])]
+    assert stopped["status"] == "stopped_early"
+    assert study.trials[1].values == pytest.approx([stopped["f1"], stopped["remaining_pct"]])
     by_values = {(round(r["f1"], 6), round(r["remaining_pct"], 6)) for r in rows}
     assert {(round(t.values[0], 6), round(t.values[1], 6)) for t in study.trials} == by_values
     completed = [r for r in rows if r["status"] == "completed"]

@@ -15,7 +15,8 @@ from spa_tune.search.stratified_asha import StratifiedASHA, auto_stratum, stratu
     "config,stratum",
     [
         ({"method": "dense", "final_threshold": 0.1}, ("dense",)),
-        ({"method": "splopa", "regularization": "l1", "final_lambda": 50, "final_threshold": 0.1}, ("final_lambda", 50)),
+        ({"method": "splopa", "regularization": "l1", "final_lambda": 50, "final_threshold": 0.1},
+         (("final_threshold", 0.1), ("final_lambda", 50))),
         ({"method": "fine-pruning", "pruning_method": "topK", "final_threshold": 0.3}, ("final_threshold", 0.3)),
         ({"method": "fine-pruning", "regularization": "null", "final_threshold": 0.3}, ("final_threshold", 0.3)),
         ({}, ("final_threshold", 0.7)),  # the trial defaults
@@ -69,7 +70,7 @@ def test_fixed_keys_place_trials_whose_density_is_not_searched():
     scheduler = StratifiedASHA(**SETTINGS, fixed_config={"regularization": "l1", "final_lambda": 10})
     first, second = trial("a", final_lambda=100), trial("b", learning_rate=1e-3)
     assert feed(scheduler, [(first, 1, 90.0), (second, 1, 10.0)]) == [TrialScheduler.CONTINUE] * 2
-    assert scheduler.stratum("b") == ("final_lambda", 10)
+    assert scheduler.stratum("b") == (("final_threshold", 0.7), ("final_lambda", 10))
 
 
 def test_metric_and_mode_are_fixed_at_construction():
@@ -86,3 +87,14 @@ def test_removed_and_failed_trials_leave_their_bracket():
     scheduler.on_trial_error(None, gone)
     scheduler.on_trial_remove(None, gone)  # a second removal is harmless
     assert "a" not in scheduler._strata[("final_threshold", 0.5)]._trial_info
+
+
+def test_a_restored_scheduler_replays_its_rungs(tmp_path):
+    decisions_file = tmp_path / "decisions.jsonl"
+    before = StratifiedASHA(**SETTINGS, decisions_file=decisions_file)
+    feed(before, [(trial("a", final_threshold=0.1), 1, 60.0), (trial("b", final_threshold=0.5), 1, 90.0)])
+    restored = StratifiedASHA(**SETTINGS, decisions_file=decisions_file)  # as Tune unpickles it: empty
+    late = trial("c", final_threshold=0.1)
+    assert feed(restored, [(late, 1, 50.0)]) == [TrialScheduler.STOP]  # compared with "a" from before
+    fresh = StratifiedASHA(**SETTINGS)
+    assert feed(fresh, [(late, 1, 50.0)]) == [TrialScheduler.CONTINUE]

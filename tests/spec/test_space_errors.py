@@ -47,8 +47,8 @@ CASES = [
     ("search.final_lambda", {"type": "uniform", "low": 5, "high": 1}, "search.final_lambda.low: 5.0 must be smaller than high"),
     ("search.final_lambda", {"type": "quniform", "low": 1, "high": 5}, "search.final_lambda.q: quniform needs a rounding step q"),
     ("search.final_lambda", {"type": "grid", "values": []}, "search.final_lambda.values: List should have at least 1 item"),
-    ("search.final_threshold", {"type": "grid", "values": [0.5, 2]}, "search.final_threshold.values[1]: final_threshold: 2.0 is outside [0, 1]"),
-    ("search.num_splopa_prototypes", {"type": "randint", "low": 0, "high": 4}, "search.num_splopa_prototypes.low: num_splopa_prototypes: Input should be greater than or equal to 1"),
+    ("search.final_threshold", {"type": "grid", "values": [0.5, 2]}, "search.final_threshold.values[1]: 2.0 is outside [0, 1]"),
+    ("search.num_splopa_prototypes", {"type": "randint", "low": 0, "high": 4}, "search.num_splopa_prototypes.low: Input should be greater than or equal to 1"),
     ("search.output_dir", {"type": "grid", "values": ["a"]}, "search.output_dir: set by spa-tune, cannot be searched"),
     ("search.learning_rate", {"type": "loguniform", "low": 1e-5, "high": 1e-3}, "search.learning_rate.type: searcher grid enumerates grid domains only"),
     ("searcher.type", "hyperopt", "searcher.type: Input should be 'grid', 'random' or 'optuna'"),
@@ -56,6 +56,15 @@ CASES = [
     ("searcher.metric", ["f1", "remaining_pct"], "searcher.mode: 1 mode(s) for 2 metric(s)"),
     ("searcher.points_to_evaluate", [{"learning_rate": 1e-4}], "searcher.points_to_evaluate[0].learning_rate: not a searched key"),
     ("searcher.points_to_evaluate", [{"final_threshold": 0.5}], "searcher.points_to_evaluate: use searcher random or optuna"),
+    ("searcher", {"type": "optuna"}, "search.final_threshold.type: the optuna searcher samples; use choice instead of grid"),
+    ("searcher", {"type": "optuna", "sampler": "nsga2"}, "searcher.sampler: nsga2 is for several objectives"),
+    ("searcher", {"type": "random", "metric": ["f1", "learned_pct"], "mode": ["max", "min"]},
+     "searcher.metric: several objectives need searcher type optuna"),
+    ("search", {"final_threshold": {"type": "choice", "values": [0.1]}, "learning_rate": {"type": "uniform", "low": 1e-5, "high": 1e-4}},
+     "search.final_threshold.type: searcher grid enumerates grid domains only"),
+    ("searcher", {"type": "optuna", "points_to_evaluate": [{"final_threshold": 0.1}]},
+     "search.final_threshold.type: the optuna searcher samples"),
+    ("searcher", {"type": "optuna", "population_size": 1}, "searcher.population_size: Input should be greater than or equal to 2"),
     ("scheduler.type", "hyperband", "scheduler.type: Input should be 'asha' or 'none'"),
     ("scheduler.time_attr", "minutes", "scheduler.time_attr: 'minutes' is not one of step, epoch"),
     ("scheduler.max_t", 0.5, "scheduler.max_t: 0.5 is smaller than grace_period (1.0)"),
@@ -75,12 +84,14 @@ CASES = [
 
 @pytest.fixture
 def no_ray(monkeypatch):
-    """Fail the test if anything tries to start or reach Ray."""
+    """Fail the test if anything tries to start, reach or use Ray (a session may already run one)."""
+    import spa_tune.experiment.run as experiment_run
 
     def refuse(*args, **kwargs):
-        raise AssertionError("Ray was started for a bad space file")
+        raise AssertionError("Ray was used for bad input")
 
     monkeypatch.setattr(ray, "init", refuse)
+    monkeypatch.setattr(experiment_run, "ray_session", refuse)
 
 
 @pytest.mark.parametrize("change,value,message", CASES, ids=[f"{c[0]}={c[1]!r}"[:40] for c in CASES])
@@ -174,3 +185,32 @@ def test_unreachable_tracking_server_fails_before_ray(tmp_path, capsys, no_ray):
     err = capsys.readouterr().err
     assert err.startswith("spa-tune: error: mlflow.tracking_uri http://127.0.0.1:9: cannot reach the server: ")
     assert err.count("\n") == 1 and not (tmp_path / "runs").exists(), err
+
+
+def test_optuna_point_must_name_every_searched_key(tmp_path, capsys, no_ray):
+    data = dict(VALID, storage_path=str(tmp_path / "runs"),
+                search={"final_threshold": {"type": "choice", "values": [0.1, 0.3]},
+                        "learning_rate": {"type": "loguniform", "low": 1e-5, "high": 1e-4}},
+                searcher={"type": "optuna", "points_to_evaluate": [{"final_threshold": 0.1}]})
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert main(["--space", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        f"spa-tune: error: {path}: searcher.points_to_evaluate[0]: optuna needs every searched key, missing learning_rate\n"
+    )
+
+
+def test_trial_larger_than_the_cluster(caplog):
+    import logging
+
+    from spa_tune.errors import SpaTuneError
+    from spa_tune.experiment.run import check_resources
+    from spa_tune.spec.load import validate_space
+
+    spec = validate_space(dict(VALID, resources={"cpu": 1, "gpu": 1}), "space.yaml")
+    with pytest.raises(SpaTuneError, match=r"^resources.gpu: a trial asks for 1 GPUs, the Ray cluster has 0 \(lower it"):
+        check_resources(spec, {"CPU": 2.0}, attached=False)
+    with caplog.at_level(logging.WARNING, logger="spa_tune.experiment"):
+        check_resources(spec, {"CPU": 2.0}, attached=True)  # an autoscaler may still add GPU nodes
+    assert "trials wait until the cluster has them" in caplog.text
+    check_resources(spec, {"CPU": 2.0, "GPU": 1.0}, attached=False)

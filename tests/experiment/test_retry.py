@@ -1,0 +1,70 @@
+"""A trial whose worker process dies is retried from its last checkpoint (``max_failures``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+
+from mlflow.tracking import MlflowClient
+from ray.tune import ExperimentAnalysis
+
+from spa_tune.experiment.run import run_experiment
+from spa_tune.spec.load import load_space
+
+from .conftest import write_space
+
+
+def trial_worker_pids() -> list[int]:
+    """Processes of Ray function-trainable actors (``ray::ImplicitFunc...``)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                    cmdline = fh.read().decode(errors="replace")
+            except OSError:
+                continue
+            if cmdline.startswith("ray::ImplicitFunc"):
+                pids.append(int(entry))
+    return pids
+
+
+def test_killed_worker_restarts_from_checkpoint_in_the_same_mlflow_run(ray_runtime, tmp_path, tiny_model_dir):
+    space = write_space(
+        tmp_path, tiny_model_dir, "retry",
+        trial={"num_train_epochs": 8, "generated_train_questions": 640},
+        scheduler={"type": "none"},
+        max_failures=1,
+    )
+    folder = tmp_path / "runs" / "retry"
+    killed: dict = {}
+
+    def kill_after_two_evaluations() -> None:
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            for log in folder.glob("trial_*/metrics.jsonl"):
+                steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
+                pids = trial_worker_pids()
+                if len(steps) >= 2 and len(pids) == 1:
+                    os.kill(pids[0], signal.SIGKILL)
+                    killed.update(pid=pids[0], after_step=steps[-1])
+                    return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_after_two_evaluations)
+    killer.start()
+    outcome = run_experiment(load_space(space), str(space))
+    killer.join()
+    assert killed, "the trial finished before its worker could be killed"
+    (row,) = outcome.rows
+    assert row["status"] == "completed" and row["step"] == row["total_steps"] == 160
+    (trial,) = ExperimentAnalysis(str(folder)).trials
+    assert trial.num_failures == 1
+    client = MlflowClient(tracking_uri=outcome.runs.tracking_uri)
+    (child,) = client.search_runs([outcome.runs.experiment_id], filter_string=f"tags.trial_id = '{row['trial_id']}'")
+    steps = [m.step for m in client.get_metric_history(child.info.run_id, "f1")]
+    assert steps == list(range(20, 161, 20))  # every evaluation once, though some ran twice
+    assert child.data.tags["status"] == "completed"
