@@ -63,8 +63,7 @@ def mask_figure(block_masks: dict[str, np.ndarray], title: str = "") -> Figure:
     mosaic, layers, columns, lefts = mask_mosaic(block_masks)
     height, width = mosaic.shape
     fig, ax = plt.subplots(figsize=(min(16.0, 1.0 + width / 10), min(12.0, 1.0 + height / 10)))
-    cmap = plt.get_cmap("Greys").copy()
-    cmap.set_bad("#d8e4f0")
+    cmap = plt.get_cmap("Greys").with_extremes(bad="#d8e4f0")
     ax.imshow(np.ma.masked_invalid(mosaic), cmap=cmap, vmin=0, vmax=1, interpolation="nearest", aspect="equal")
     kept = {}
     for name, mask in block_masks.items():

@@ -119,17 +119,21 @@ def test_mlflow_holds_one_parent_and_one_child_per_trial(stratified):
 
 
 def test_results_csv_matches_the_trials(stratified):
+    client = MlflowClient(tracking_uri=stratified.runs.tracking_uri)
+    logged = client.download_artifacts(stratified.runs.parent_run_id, "results.csv")
+    with open(logged) as fh:
+        assert fh.read() == stratified.results_csv.read_text()
     with open(stratified.results_csv) as fh:
         table = list(csv.DictReader(fh))
     assert len(table) == len(POINTS)
-    runs = MlflowClient(tracking_uri=stratified.runs.tracking_uri)
     for line in table:
-        child = runs.search_runs(
+        child = client.search_runs(
             [stratified.runs.experiment_id], filter_string=f"tags.trial_id = '{line['trial_id']}'"
         )[0]
         assert float(line["f1"]) == pytest.approx(child.data.metrics["f1"])
         assert line["status"] == child.data.tags["status"]
-        assert int(line["step"]) == int(child.data.tags.get("stopped_early_at", line["total_steps"]))
+        last_step = client.get_metric_history(child.info.run_id, "f1")[-1].step
+        assert int(line["step"]) == last_step == int(child.data.tags.get("stopped_early_at", line["total_steps"]))
     assert stratified.pareto_png.stat().st_size > 10_000
     front_ids = {r["trial_id"] for r in stratified.front}
     assert by_point(stratified.rows)[0]["trial_id"] in front_ids

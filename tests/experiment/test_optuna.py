@@ -12,21 +12,21 @@ from spa_tune.spec.load import load_space
 
 from .conftest import write_space
 
-# The same density twice: the second point cannot learn (learning rate 1e-4 for 10 steps) and is
-# stopped by ASHA at epoch 1, yet it is told to the study like the others.
+# The same density twice: the second point cannot learn (learning rate 1e-7) and is stopped by
+# ASHA at the epoch-2 rung, yet it is told to the study like the others.
 POINTS = [
     {"final_threshold": 0.5, "learning_rate": 3e-3},
-    {"final_threshold": 0.5, "learning_rate": 1e-4},
+    {"final_threshold": 0.5, "learning_rate": 1e-7},
 ]
 
 
-def optuna_space(tmp_path, model_dir, name, searcher, num_samples, scheduler):
+def optuna_space(tmp_path, model_dir, name, searcher, num_samples, scheduler, epochs=2):
     return write_space(
         tmp_path, model_dir, name,
-        trial={"num_train_epochs": 2},
+        trial={"num_train_epochs": epochs},
         search={
             "final_threshold": {"type": "choice", "values": [0.2, 0.5, 1.0]},
-            "learning_rate": {"type": "loguniform", "low": 1e-4, "high": 1e-2},
+            "learning_rate": {"type": "loguniform", "low": 1e-7, "high": 1e-2},
         },
         searcher=searcher,
         num_samples=num_samples,
@@ -38,8 +38,8 @@ def optuna_space(tmp_path, model_dir, name, searcher, num_samples, scheduler):
 def test_multi_objective_search_starts_from_the_points_and_returns_a_pareto_front(ray_runtime, tmp_path, tiny_model_dir):
     searcher = {"type": "optuna", "sampler": "nsga2", "metric": ["f1", "remaining_pct"], "mode": ["max", "min"],
                 "seed": 3, "points_to_evaluate": POINTS}
-    asha = {"type": "asha", "time_attr": "epoch", "grace_period": 1, "reduction_factor": 2}
-    path = optuna_space(tmp_path, tiny_model_dir, "multi", searcher, 4, asha)
+    asha = {"type": "asha", "time_attr": "epoch", "grace_period": 2, "reduction_factor": 2}
+    path = optuna_space(tmp_path, tiny_model_dir, "multi", searcher, 4, asha, epochs=4)
     outcome = run_experiment(load_space(path), str(path))
     rows = outcome.rows
     assert len(rows) == 4
@@ -52,6 +52,9 @@ def test_multi_objective_search_starts_from_the_points_and_returns_a_pareto_fron
     assert study.trials[1].values == pytest.approx([stopped["f1"], stopped["remaining_pct"]])
     by_values = {(round(r["f1"], 6), round(r["remaining_pct"], 6)) for r in rows}
     assert {(round(t.values[0], 6), round(t.values[1], 6)) for t in study.trials} == by_values
+    # spa-tune's front over all trials is Optuna's own Pareto front of the study
+    optuna_front = {(round(t.values[0], 6), round(t.values[1], 6)) for t in study.best_trials}
+    assert {(round(r["f1"], 6), round(r["remaining_pct"], 6)) for r in pareto_front(rows)} == optuna_front
     completed = [r for r in rows if r["status"] == "completed"]
     front = outcome.front
     assert front and front == pareto_front(completed, x="remaining_pct", y="f1")

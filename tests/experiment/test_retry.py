@@ -17,17 +17,19 @@ from spa_tune.spec.load import load_space
 from .conftest import write_space
 
 
-def trial_worker_pids() -> list[int]:
-    """Processes of Ray function-trainable actors (``ray::ImplicitFunc...``)."""
+def trial_worker_pids(raylet: int) -> list[int]:
+    """Trial actor processes (``ray::ImplicitFunc...``) of the test's own Ray runtime."""
     pids = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/cmdline", "rb") as fh:
                     cmdline = fh.read().decode(errors="replace")
-            except OSError:
+                with open(f"/proc/{entry}/stat") as fh:
+                    parent = int(fh.read().rsplit(") ", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
                 continue
-            if cmdline.startswith("ray::ImplicitFunc"):
+            if cmdline.startswith("ray::ImplicitFunc") and parent == raylet:
                 pids.append(int(entry))
     return pids
 
@@ -40,6 +42,8 @@ def test_killed_worker_restarts_from_checkpoint_in_the_same_mlflow_run(ray_runti
         max_failures=1,
     )
     folder = tmp_path / "runs" / "retry"
+    node = ray_runtime._private.worker._global_node
+    (raylet,) = [info.process.pid for info in node.all_processes["raylet"]]
     killed: dict = {}
 
     def kill_after_two_evaluations() -> None:
@@ -47,7 +51,7 @@ def test_killed_worker_restarts_from_checkpoint_in_the_same_mlflow_run(ray_runti
         while time.time() < deadline:
             for log in folder.glob("trial_*/metrics.jsonl"):
                 steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
-                pids = trial_worker_pids()
+                pids = trial_worker_pids(raylet)
                 if len(steps) >= 2 and len(pids) == 1:
                     os.kill(pids[0], signal.SIGKILL)
                     killed.update(pid=pids[0], after_step=steps[-1])
@@ -66,5 +70,9 @@ def test_killed_worker_restarts_from_checkpoint_in_the_same_mlflow_run(ray_runti
     client = MlflowClient(tracking_uri=outcome.runs.tracking_uri)
     (child,) = client.search_runs([outcome.runs.experiment_id], filter_string=f"tags.trial_id = '{row['trial_id']}'")
     steps = [m.step for m in client.get_metric_history(child.info.run_id, "f1")]
-    assert steps == list(range(20, 161, 20))  # every evaluation once, though some ran twice
-    assert child.data.tags["status"] == "completed"
+    assert steps == list(range(10, 161, 10))  # every evaluation once, though some ran twice
+    assert child.data.tags["status"] == "completed" and "error" not in child.data.tags
+    (trial_dir,) = folder.glob("trial_*")
+    reported = [json.loads(line)["step"] for line in (trial_dir / "result.json").read_text().splitlines()]
+    # the retry went on from the last checkpoint Tune had: no step reported twice, none from step 0 again
+    assert reported == list(range(10, 161, 10)) and killed["after_step"] in reported
