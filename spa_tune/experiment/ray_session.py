@@ -16,8 +16,8 @@ log = logging.getLogger("spa_tune.ray")
 def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[dict]:
     """Ray for the duration of an experiment.
 
-    ``address`` (or ``RAY_ADDRESS``) attaches to an existing cluster (``auto``, ``host:port``,
-    ``ray://host:10001``); without one a local runtime is started and shut down at the end.
+    ``address`` (or ``RAY_ADDRESS``) attaches to an existing cluster (``auto`` or ``host:port``);
+    without one a local runtime is started and shut down at the end.
     Yields the cluster's resources.
     """
     import ray

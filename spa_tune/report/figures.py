@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
 
 SHORT_NAMES = {
     "attention.self.query": "query",
@@ -58,26 +59,32 @@ def mask_mosaic(block_masks: dict[str, np.ndarray], gap: int = 1) -> tuple[np.nd
     return mosaic, layers, columns, lefts
 
 
-def mask_figure(block_masks: dict[str, np.ndarray], title: str = "") -> Figure:
-    """The kept blocks of every encoder matrix in one picture: dark kept, white pruned."""
+def mask_image(block_masks: dict[str, np.ndarray], title: str = "", scale: int = 4) -> Image.Image:
+    """The kept blocks of every encoder matrix as one PNG-ready image: dark kept, white pruned.
+
+    Drawn with Pillow rather than matplotlib: a trial draws it at every evaluation, so it must cost
+    milliseconds. Rows are layers, columns the six matrices (label: name and kept %).
+    """
     mosaic, layers, columns, lefts = mask_mosaic(block_masks)
-    height, width = mosaic.shape
-    fig, ax = plt.subplots(figsize=(min(16.0, 1.0 + width / 10), min(12.0, 1.0 + height / 10)))
-    cmap = plt.get_cmap("Greys").with_extremes(bad="#d8e4f0")
-    ax.imshow(np.ma.masked_invalid(mosaic), cmap=cmap, vmin=0, vmax=1, interpolation="nearest", aspect="equal")
-    kept = {}
+    pixels = np.where(np.isnan(mosaic), 228, np.where(mosaic > 0, 30, 255)).astype(np.uint8)
+    pixels = np.kron(pixels, np.ones((scale, scale), dtype=np.uint8))
+    margin_left, margin_top = 64, 44
+    canvas = Image.new("L", (pixels.shape[1] + margin_left + 8, pixels.shape[0] + margin_top + 8), 255)
+    canvas.paste(Image.fromarray(pixels, mode="L"), (margin_left, margin_top))
+    draw = ImageDraw.Draw(canvas)
+    draw.text((4, 4), title or "kept blocks per encoder matrix", fill=0)
+    kept: dict[str, list[float]] = {}
     for name, mask in block_masks.items():
         col = split_layer_name(name)[1]
         col = next(c for c in columns if c in (col, f"{col} T"))
-        kept.setdefault(col, []).append(np.asarray(mask, dtype=float).mean())
-    kept = {col: 100 * float(np.mean(values)) for col, values in kept.items()}
-    ax.set_xticks([left for left in lefts], [f"{col}\n{kept[col]:.0f}%" for col in columns], fontsize=7, ha="left")
-    row_height = height / max(1, len(layers))
-    ax.set_yticks([row_height * (i + 0.5) for i in range(len(layers))], [f"layer {layer}" for layer in layers], fontsize=7)
-    ax.tick_params(length=0)
-    ax.set_title(title or "kept blocks per encoder matrix", fontsize=9)
-    fig.tight_layout()
-    return fig
+        kept.setdefault(col, []).append(float(np.asarray(mask, dtype=float).mean()))
+    for col, left in zip(columns, lefts):
+        draw.text((margin_left + left * scale, 18), col, fill=0)
+        draw.text((margin_left + left * scale, 30), f"{100 * np.mean(kept[col]):.0f}% kept", fill=0)
+    row_height = pixels.shape[0] / max(1, len(layers))
+    for i, layer in enumerate(layers):
+        draw.text((4, margin_top + row_height * (i + 0.5) - 5), f"layer {layer}", fill=0)
+    return canvas
 
 
 def pareto_figure(rows: Sequence[dict], front: Sequence[dict], x: str = "remaining_pct", y: str = "f1") -> Figure:

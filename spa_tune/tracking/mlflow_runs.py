@@ -161,9 +161,9 @@ class TrialRun:
             out.write(f"{name},{row['remaining_pct']:.4f},{row['learned_params']},{row['learned_pct']:.4f}\n")
         self.client.log_text(self.run_id, out.getvalue(), "layers/density.csv")
 
-    def log_figure(self, figure, path: str) -> None:
-        """Log a matplotlib figure as a PNG artifact."""
-        self.client.log_figure(self.run_id, figure, path)
+    def log_image(self, image, path: str) -> None:
+        """Log a Pillow image (or array) as a PNG artifact."""
+        self.client.log_image(self.run_id, image, artifact_file=path)
 
     def log_file(self, path: str | Path, artifact_dir: str | None = None) -> None:
         """Log a local file as an artifact."""

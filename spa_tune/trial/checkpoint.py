@@ -33,8 +33,14 @@ def set_rng_states(states: dict) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-def save_checkpoint(directory: str | Path, model, optimizer, scheduler, step: int, config: dict, extra: dict | None = None) -> Path:
-    """Write a checkpoint folder; written to a temporary name first so a crash leaves no half folder."""
+def save_checkpoint(
+    directory: str | Path, model, optimizer, scheduler, step: int, config: dict, extra: dict | None = None,
+    files: tuple[Path, ...] = (),
+) -> Path:
+    """Write a checkpoint folder; written to a temporary name first so a crash leaves no half folder.
+
+    ``files`` (such as the metrics log) are copied in, so a resumed run gets its history back.
+    """
     directory = Path(directory)
     tmp = directory.with_name(directory.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -51,6 +57,9 @@ def save_checkpoint(directory: str | Path, model, optimizer, scheduler, step: in
         tmp / STATE_FILE,
     )
     (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True))
+    for file in files:
+        if Path(file).is_file():
+            shutil.copy2(file, tmp / Path(file).name)
     shutil.rmtree(directory, ignore_errors=True)
     tmp.rename(directory)
     return directory

@@ -7,6 +7,7 @@ trainable wraps exactly this. Resuming from a checkpoint continues the run as if
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -86,15 +87,23 @@ def evaluation_metrics(setup: TrialSetup, step: int, threshold: float, loss: flo
 
 
 BLOCK_MASKS_FILE = "block_masks.npz"
+METRICS_LOG = "metrics.jsonl"
 
 
 def _write_log(output_dir: Path, metrics: dict, model: torch.nn.Module) -> None:
     flat = {k: v for k, v in metrics.items() if k != "layers"}
-    with open(output_dir / "metrics.jsonl", "a") as fh:
+    with open(output_dir / METRICS_LOG, "a") as fh:
         fh.write(json.dumps(flat) + "\n")
     (output_dir / "accounting.json").write_text(json.dumps(metrics["layers"], indent=2))
     masks = {name: mask.cpu().numpy() > 0 for name, mask in eval_block_masks(model).items()}
     np.savez_compressed(output_dir / BLOCK_MASKS_FILE, **masks)
+
+
+def restore_metrics_log(checkpoint: Path, output_dir: Path) -> None:
+    """A resumed run in a fresh folder starts its log from the checkpoint's copy of the history."""
+    saved, log = checkpoint / METRICS_LOG, output_dir / METRICS_LOG
+    if saved.is_file() and not log.exists():
+        shutil.copy2(saved, log)
 
 
 def read_block_masks(output_dir: str | Path) -> dict[str, np.ndarray]:
@@ -132,6 +141,7 @@ def run_trial(
     step = 0
     if resume_from is not None:
         step = load_checkpoint(resume_from, model, optimizer, scheduler)["step"]
+        restore_metrics_log(Path(resume_from), output_dir)
     trainable = [p for p in model.parameters() if p.requires_grad]
     features = setup.train_features  # torch tensors of TRAIN_INPUTS (build_train_dataset)
     bar = tqdm(total=setup.total_steps, initial=step, disable=not progress, file=sys.stderr, desc="train", unit="step")
@@ -144,11 +154,12 @@ def run_trial(
         mean_loss = loss_sum / loss_count if loss_count else float("nan")
         metrics = evaluation_metrics(setup, step, threshold, mean_loss)
         metrics["time_total_s"] = time.time() - started
+        _write_log(output_dir, metrics, model)
         checkpoint = save_checkpoint(
-            checkpoints / f"checkpoint_{step:06d}", model, optimizer, scheduler, step, cfg.model_dump()
+            checkpoints / f"checkpoint_{step:06d}", model, optimizer, scheduler, step, cfg.model_dump(),
+            files=(output_dir / METRICS_LOG,),
         )
         prune_old_checkpoints(checkpoints, cfg.keep_checkpoints)
-        _write_log(output_dir, metrics, model)
         bar.set_postfix(f1=f"{metrics['f1']:.1f}", remaining=f"{metrics['remaining_pct']:.1f}%")
         loss_sum, loss_count = 0.0, 0
         if report is not None:

@@ -60,7 +60,7 @@ def trial_device(requested: str, gpus: float) -> str:
 def _ray_gpu_ids() -> list:
     import ray
 
-    return list(ray.get_gpu_ids())
+    return list(ray.get_gpu_ids()) if ray.is_initialized() else []  # never start Ray just to ask
 
 
 def tune_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -88,13 +88,9 @@ def log_evaluation(run: TrialRun, metrics: dict[str, Any], output_dir: Path) -> 
         run.log_layer_table(metrics["layers"])
     masks = read_block_masks(output_dir)
     if masks:
-        import matplotlib.pyplot as plt
+        from ..report.figures import mask_image
 
-        from ..report.figures import mask_figure
-
-        figure = mask_figure(masks, f"kept blocks at step {metrics['step']}")
-        run.log_figure(figure, "masks.png")
-        plt.close(figure)
+        run.log_image(mask_image(masks, f"kept blocks at step {metrics['step']}"), "masks.png")
 
 
 def run_tuned_trial(context: TrialContext, config: dict[str, Any]) -> None:

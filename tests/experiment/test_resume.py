@@ -77,6 +77,8 @@ def test_interrupted_experiment_resumes_without_rerunning_finished_trials(ray_ru
     for trial_dir in folder.glob("trial_*"):  # the interrupted trial went on from its checkpoint
         reported = [json.loads(line)["step"] for line in (trial_dir / "result.json").read_text().splitlines()]
         assert reported == list(range(10, 121, 10)), (trial_dir.name, reported)
+        logged = [json.loads(line)["step"] for line in (trial_dir / "metrics.jsonl").read_text().splitlines()]
+        assert logged == reported  # the trial's own log kept its history across the restart
     parents = client.search_runs([state["experiment_id"]], filter_string="tags.`spa_tune.role` = 'experiment'")
     assert [p.info.run_id for p in parents] == [state["parent_run_id"]]
     assert parents[0].info.status == "FINISHED" and parents[0].data.metrics["trials_completed"] == 3
