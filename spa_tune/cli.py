@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import sys
+from pathlib import Path
 from collections.abc import Sequence
 
 from .errors import SpaTuneError
@@ -50,8 +51,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .experiment.run import run_experiment
     from .spec.load import load_space
 
-    spec = load_space(args.space, args.set)
+    spec = load_space(args.space, (args.set or []) + sheet_overrides(args))
     return experiment_exit_code(run_experiment(spec, str(args.space), address=args.address).rows)
+
+
+def sheet_overrides(args: argparse.Namespace) -> list[str]:
+    """``--sheet``, ``--sheet-name``, ``--rows``, ... as ``grid_from_sheet.*`` overrides."""
+    values = {
+        "path": str(Path(args.sheet).expanduser().resolve()) if args.sheet else None,
+        "sheet": args.sheet_name,
+        "rows": args.rows,
+        "include_distillation": args.include_distillation or None,
+        "include_global": args.include_global or None,
+        "write_back": args.write_back or None,
+        "in_place": args.in_place or None,
+    }
+    # JSON is YAML: the values come back exactly as given (a sheet named "null" stays a string)
+    return [f"grid_from_sheet.{key}={json.dumps(value)}" for key, value in values.items() if value is not None]
 
 
 def experiment_exit_code(rows: list[dict]) -> int:
@@ -66,8 +82,30 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """Check a space file without running anything; print what it would run."""
     from .spec.load import load_space, planned_trials
 
-    spec = load_space(args.space, args.set)
-    print(f"{args.space}: ok: experiment {spec.name}, {planned_trials(spec)}")
+    from .sheet.plan import plan_sheet
+
+    spec = load_space(args.space, (args.set or []) + sheet_overrides(args))
+    plan = plan_sheet(spec, str(args.space))
+    print(f"{args.space}: ok: experiment {spec.name}, {planned_trials(spec, len(plan.rows) if plan else None)}")
+    return 0
+
+
+def cmd_sheet_show(args: argparse.Namespace) -> int:
+    """Print the trials a sheet selection would create (table or JSON); runs nothing."""
+    from .sheet.plan import plan_sheet
+    from .sheet.show import format_trials
+    from .spec.load import load_space
+    from .spec.space import SheetSpec, SpaceSpec
+
+    if args.space:
+        spec = load_space(args.space, (args.set or []) + sheet_overrides(args))
+    else:
+        sheet = SheetSpec(
+            path=args.sheet, sheet=args.sheet_name, rows=args.rows,
+            include_distillation=args.include_distillation, include_global=args.include_global,
+        )
+        spec = SpaceSpec(name="sheet", grid_from_sheet=sheet)
+    print(format_trials(plan_sheet(spec, str(args.space or "no space file")), args.format))
     return 0
 
 
@@ -100,7 +138,17 @@ def _space_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-COMMANDS = ("train", "run", "validate", "resume", "ui", "data")
+def _sheet_arguments(parser: argparse.ArgumentParser, run: bool = True) -> None:
+    parser.add_argument("--sheet-name", help='sheet of the workbook (default "Details - SQuAD" or the first "Details - *")')
+    parser.add_argument("--rows", help="marked (default with a Marker column), all, 12,14-16, codes E2,D1 or EXP ID patterns")
+    parser.add_argument("--include-distillation", action="store_true", help="also run distillation codes (B3 B4 C4 D3 D4 E4)")
+    parser.add_argument("--include-global", action="store_true", help="also run global codes (B2 B4 D2 D4)")
+    if run:
+        parser.add_argument("--write-back", action="store_true", help="write EM, F1, size and the run link into the rows")
+        parser.add_argument("--in-place", action="store_true", help="write back into the sheet itself (a backup is kept)")
+
+
+COMMANDS = ("train", "run", "validate", "resume", "ui", "data", "sheet")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,11 +167,25 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a search space as a Ray Tune experiment (same as spa-tune --space F)")
     _space_arguments(run)
     run.add_argument("--address", help="attach to a running Ray cluster (auto or host:port); default RAY_ADDRESS or a local Ray")
+    run.add_argument("--sheet", help="experiment sheet (xlsx): run its rows as the trials (see README)")
+    _sheet_arguments(run)
     run.set_defaults(func=cmd_run)
 
-    validate = sub.add_parser("validate", help="check a space file without running it")
+    validate = sub.add_parser("validate", help="check a space file (and its sheet rows) without running it")
     _space_arguments(validate)
+    validate.add_argument("--sheet", help="experiment sheet (xlsx) whose rows the space runs")
+    _sheet_arguments(validate)
     validate.set_defaults(func=cmd_validate)
+
+    sheet = sub.add_parser("sheet", help="experiment sheets")
+    sheet_sub = sheet.add_subparsers(dest="sheet_command", required=True)
+    show = sheet_sub.add_parser("show", help="print the trials a sheet selection would create, without running them")
+    show.add_argument("sheet", help="experiment sheet (xlsx)")
+    _sheet_arguments(show, run=False)
+    show.add_argument("--format", choices=("table", "json"), default="table")
+    show.add_argument("--space", help="space file whose trial section fills what the sheet leaves empty")
+    show.add_argument("--set", action="append", metavar="PATH=VALUE", help="override a field of the space file")
+    show.set_defaults(func=cmd_sheet_show, write_back=False, in_place=False)
 
     resume = sub.add_parser("resume", help="continue an interrupted experiment")
     resume.add_argument("experiment", help="experiment folder (<storage_path>/<name>)")

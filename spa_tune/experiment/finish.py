@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 from ..report.figures import pareto_figure
 from ..report.results import format_table, pareto_front, rows_from_trials, sorted_rows, write_results_csv
 from ..spec.space import SpaceSpec
-from ..tracking.mlflow_runs import ExperimentRuns, finish_parent_run
+from ..tracking.mlflow_runs import ExperimentRuns, find_trial_run, finish_parent_run, run_link
 from .run import ExperimentOutcome
 
 TABLE_COLUMNS = ("trial_id", "method", "density", "em", "f1", "remaining_pct", "learned_pct", "step", "status")
@@ -39,16 +39,18 @@ def summary_metrics(rows: list[dict]) -> dict[str, float]:
     return summary
 
 
-def finish_experiment(spec: SpaceSpec, folder: Path, runs: ExperimentRuns) -> ExperimentOutcome:
+def finish_experiment(spec: SpaceSpec, folder: Path, runs: ExperimentRuns, plan=None) -> ExperimentOutcome:
     """Write ``results.csv`` and ``pareto.png``, log them on the parent run and print the summary.
 
     Trials are read back from the state Tune saved in the experiment folder, with their status.
+    Trials of sheet rows (``plan``) carry their origin; with write-back their rows are written.
     """
     from ray.tune import ExperimentAnalysis
 
-    searched = list(spec.search)
+    searched = list(spec.search) or (plan.varying_keys() if plan else [])
     trials = ExperimentAnalysis(str(folder)).trials
-    rows = sorted_rows(rows_from_trials(trials, spec.trial, searched, spec.scheduler.stratify_keys or None))
+    rows = sorted_rows(rows_from_trials(trials, spec.trial, searched, spec.scheduler.stratify_keys or None, plan))
+    sheet_file = write_back_all(folder, runs, rows)
     x, y = front_axes(spec)
     completed = [r for r in rows if r["status"] == "completed"]
     front = pareto_front(completed or rows, x=x, y=y)  # stopped trials were measured before the end
@@ -61,7 +63,27 @@ def finish_experiment(spec: SpaceSpec, folder: Path, runs: ExperimentRuns) -> Ex
     finish_parent_run(runs, [results_csv, pareto_png], summary_metrics(rows), status="KILLED" if unfinished else "FINISHED")
     outcome = ExperimentOutcome(folder, runs, rows, front, results_csv, pareto_png)
     print_summary(outcome, spec, searched, x, y)
+    if sheet_file is not None:
+        print(f"sheet results:     {sheet_file}", file=sys.stdout, flush=True)
     return outcome
+
+
+def write_back_all(folder: Path, runs: ExperimentRuns, rows: list[dict]) -> Path | None:
+    """Write every finished sheet trial into its row once more (idempotent); the file written, or None."""
+    from ..sheet.outcome import load_writer, row_result, save_writer
+
+    writer = load_writer(folder)
+    if writer is None:
+        return None
+    results = []
+    for row in rows:
+        run_id = find_trial_run(runs, row["trial_id"]) if row.get("sheet_row") not in (None, "") else None
+        result = row_result(row, run_link(runs, run_id) if run_id else None)
+        if result is not None:
+            results.append(result)
+    written = writer.write(results)
+    save_writer(folder, writer)
+    return written
 
 
 def print_summary(outcome: ExperimentOutcome, spec: SpaceSpec, searched: list[str], x: str, y: str) -> None:

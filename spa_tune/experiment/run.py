@@ -22,6 +22,8 @@ from ..tracking.mlflow_runs import (
     is_local_store,
     start_parent_run,
 )
+from ..sheet.outcome import save_writer
+from ..sheet.plan import load_plan, plan_sheet, save_plan
 from .folder import create_experiment_dir, load_experiment, refuse_existing, save_state
 from .ray_session import ray_session
 
@@ -85,21 +87,31 @@ def trial_dirname(trial) -> str:
     return f"trial_{trial.trial_id}"
 
 
-def build_tuner(spec: SpaceSpec, folder: Path, runs: ExperimentRuns, restore: bool):
-    """A ``Tuner`` for the space, or one restored from the experiment folder."""
+def build_tuner(spec: SpaceSpec, folder: Path, runs: ExperimentRuns, restore: bool, plan=None):
+    """A ``Tuner`` for the space, or one restored from the experiment folder.
+
+    ``plan`` (a ``SheetPlan``) makes sheet rows the trials or the searcher's first points; with
+    ``write_back`` each finished row's results go into the sheet as the trial ends.
+    """
     from ray import tune
 
     from ..search.build import build_scheduler, build_searcher
     from ..search.domains import param_space
+    from ..sheet.plan import row_points
     from ..trial.trainable import TrialContext, make_trainable
-    from .callbacks import TrialOutcomeTags
+    from .callbacks import SheetResults, TrialOutcomeTags
 
     context = TrialContext(
         fixed=dict(spec.trial), runs=runs, cpus=spec.resources.cpu, gpus=spec.resources.gpu,
         stratum_keys=tuple(spec.scheduler.stratify_keys),
+        sheet_rows=plan.values() if plan else {}, sheet_origins=plan.origins() if plan else {},
     )
+    callbacks = [TrialOutcomeTags(runs)]
+    if plan is not None and spec.grid_from_sheet.write_back:
+        callbacks.append(SheetResults(folder, runs, plan))
     trainable = tune.with_resources(make_trainable(context), {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
     if restore:
+        # the callbacks were saved with the experiment; they keep no state of their own
         return tune.Tuner.restore(str(folder), trainable, resume_unfinished=True, resume_errored=True)
     keep = spec.trial.get("keep_checkpoints", TrialConfig.model_fields["keep_checkpoints"].default)
     run_config = tune.RunConfig(
@@ -108,11 +120,11 @@ def build_tuner(spec: SpaceSpec, folder: Path, runs: ExperimentRuns, restore: bo
         checkpoint_config=tune.CheckpointConfig(num_to_keep=keep),
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
         sync_config=tune.SyncConfig(sync_artifacts=True),
-        callbacks=[TrialOutcomeTags(runs)],
+        callbacks=callbacks,
     )
     tune_config = tune.TuneConfig(
-        search_alg=build_searcher(spec, folder),
-        scheduler=build_scheduler(spec, folder),
+        search_alg=build_searcher(spec, folder, row_points(plan, spec) if plan and spec.searcher.type == "optuna" else None),
+        scheduler=build_scheduler(spec, folder, plan.values() if plan else None),
         num_samples=spec.num_samples,
         # the variant generator limits concurrency itself; Tune's limiter only wraps Searchers
         max_concurrent_trials=spec.max_concurrent_trials if spec.searcher.type == "optuna" else None,
@@ -120,7 +132,8 @@ def build_tuner(spec: SpaceSpec, folder: Path, runs: ExperimentRuns, restore: bo
         trial_name_creator=trial_dirname,
         trial_dirname_creator=trial_dirname,
     )
-    return tune.Tuner(trainable, param_space=param_space(spec), tune_config=tune_config, run_config=run_config)
+    rows = [r.row for r in plan.rows] if plan else None
+    return tune.Tuner(trainable, param_space=param_space(spec, rows), tune_config=tune_config, run_config=run_config)
 
 
 def check_resources(spec: SpaceSpec, available: dict, attached: bool) -> None:
@@ -139,6 +152,16 @@ def attached(address: str | None) -> bool:
     return bool(address or os.environ.get("RAY_ADDRESS"))
 
 
+def plan_write_back(spec: SpaceSpec):
+    """The sheet write-back a space asks for, checked (target writable, columns present) before Ray."""
+    settings = spec.grid_from_sheet
+    if settings is None or not settings.write_back:
+        return None
+    from ..sheet.write import SheetWriteBack
+
+    return SheetWriteBack.plan(Path(settings.path), settings.sheet, in_place=settings.in_place)
+
+
 def run_experiment(spec: SpaceSpec, source: str, address: str | None = None) -> ExperimentOutcome:
     """Start a new experiment from a checked space.
 
@@ -152,13 +175,19 @@ def run_experiment(spec: SpaceSpec, source: str, address: str | None = None) -> 
     if problem:
         raise SpaTuneError(f"mlflow.tracking_uri {spec.mlflow.tracking_uri}: cannot reach the server: {problem}")
     refuse_existing(spec)
+    plan = plan_sheet(spec, source)
+    writer = plan_write_back(spec)
     with ray_session(address) as available:
         check_resources(spec, available, attached(address))
         folder = create_experiment_dir(spec)
         runs = open_tracking(spec, folder)
         save_state(folder, runs, source)
-        build_tuner(spec, folder, runs, restore=False).fit()
-    return finish_experiment(spec, folder, runs)
+        if plan is not None:
+            save_plan(folder, plan)
+        if writer is not None:
+            save_writer(folder, writer)
+        build_tuner(spec, folder, runs, restore=False, plan=plan).fit()
+    return finish_experiment(spec, folder, runs, plan)
 
 
 def resume_experiment(folder: str | Path, address: str | None = None) -> ExperimentOutcome:
@@ -169,6 +198,7 @@ def resume_experiment(folder: str | Path, address: str | None = None) -> Experim
 
     quiet_tracking_logs()
     folder, spec, runs = load_experiment(folder)
+    plan = load_plan(folder)
     if not tune.Tuner.can_restore(str(folder)):
         raise SpaTuneError(f"{folder}: Ray Tune saved no experiment state here yet; start it again with --space")
     problem = check_tracking_server(runs.tracking_uri)
@@ -177,5 +207,5 @@ def resume_experiment(folder: str | Path, address: str | None = None) -> Experim
     with ray_session(address) as available:
         check_resources(spec, available, attached(address))
         runs.client().update_run(runs.parent_run_id, status="RUNNING")
-        build_tuner(spec, folder, runs, restore=True).fit()
-    return finish_experiment(spec, folder, runs)
+        build_tuner(spec, folder, runs, restore=True, plan=plan).fit()
+    return finish_experiment(spec, folder, runs, plan)

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..search.stratified_asha import stratum_label, stratum_of
 
+SHEET_COLUMNS = ("sheet_file", "sheet_name", "sheet_row", "exp_id")
 RESULT_METRICS = ("em", "f1", "remaining_pct", "learned_pct", "learned_params", "step", "total_steps")
 
 
@@ -41,7 +42,7 @@ def trial_row(
         "pruning_method": full.get("pruning_method", "topK") if full.get("method") != "dense" else "",
         "density": stratum_label(stratum_of(full, stratify_by)),
     }
-    row.update({key: config.get(key) for key in searched})
+    row.update({key: full.get(key) for key in searched})
     row.update({key: metrics.get(key) for key in RESULT_METRICS})
     row["status"] = status
     row["error"] = error
@@ -58,14 +59,27 @@ def error_line(trial) -> str:
     return lines[-1].strip()[:300] if lines else "failed"
 
 
-def rows_from_trials(trials, fixed: dict[str, Any], searched: Sequence[str], stratify_by: list[str] | None) -> list[dict]:
-    """Rows of Ray Tune trials (``ExperimentAnalysis(folder).trials``)."""
+def rows_from_trials(
+    trials, fixed: dict[str, Any], searched: Sequence[str], stratify_by: list[str] | None, sheet=None
+) -> list[dict]:
+    """Rows of Ray Tune trials (``ExperimentAnalysis(folder).trials``).
+
+    A trial of a sheet row (``sheet_row`` in its config) takes its row's values from the
+    ``SheetPlan`` ``sheet`` and gets its origin columns (sheet file and name, row, EXP ID).
+    """
     rows = []
+    by_row = sheet.by_row() if sheet is not None else {}
     for trial in trials:
         metrics = trial.last_result or {}
         status = trial_status(trial.status, metrics)
         error = error_line(trial) if status == "failed" else ""
-        rows.append(trial_row(trial.trial_id, trial.config or {}, fixed, metrics, status, error, searched, stratify_by))
+        config = dict(trial.config or {})
+        sheet_row = config.pop("sheet_row", None)
+        base = by_row[sheet_row].values if sheet_row in by_row else fixed
+        row = trial_row(trial.trial_id, config, base, metrics, status, error, searched, stratify_by)
+        if sheet is not None:
+            row.update(sheet.origin(sheet_row) if sheet_row in by_row else dict.fromkeys(SHEET_COLUMNS, ""))
+        rows.append(row)
     return rows
 
 

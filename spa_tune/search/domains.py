@@ -20,6 +20,11 @@ def tune_domain(domain: ValuesDomain | RangeDomain | IntDomain) -> Any:
     return getattr(tune, domain.type)(domain.low, domain.high)
 
 
-def param_space(spec: SpaceSpec) -> dict[str, Any]:
-    """Ray Tune ``param_space``: one domain per searched trial key (fixed keys travel separately)."""
+def param_space(spec: SpaceSpec, sheet_rows: list[int] | None = None) -> dict[str, Any]:
+    """Ray Tune ``param_space``: one domain per searched trial key (fixed keys travel separately).
+
+    With sheet rows and the grid searcher, the grid is the rows themselves (``sheet_row``).
+    """
+    if sheet_rows and spec.searcher.type == "grid":
+        return {"sheet_row": tune.grid_search(list(sheet_rows))}
     return {key: tune_domain(domain) for key, domain in spec.search.items()}

@@ -66,7 +66,8 @@ class StratifiedASHA(FIFOScheduler):
     """One ``AsyncHyperBandScheduler`` per stratum; each trial only meets trials of its stratum.
 
     ``fixed_config`` holds the trial keys that are the same for every trial (the space file's
-    ``trial`` section), so a stratum is known even when the density is not searched. Every
+    ``trial`` section), so a stratum is known even when the density is not searched; a trial of a
+    sheet row (``sheet_row`` in its config) takes its row's values from ``sheet_rows``. Every
     decision is appended to ``decisions_file`` (JSON lines) when one is given.
     """
 
@@ -81,6 +82,7 @@ class StratifiedASHA(FIFOScheduler):
         stratify_by: list[str] | None = None,
         fixed_config: dict[str, Any] | None = None,
         decisions_file: str | Path | None = None,
+        sheet_rows: dict[int, dict[str, Any]] | None = None,
     ):
         super().__init__()
         self._settings = dict(
@@ -91,6 +93,7 @@ class StratifiedASHA(FIFOScheduler):
         self._time_attr = time_attr
         self._stratify_by = stratify_by
         self._fixed = dict(fixed_config or {})
+        self._sheet_rows = dict(sheet_rows or {})
         self._decisions_file = str(decisions_file) if decisions_file else None
         self._strata: dict[tuple, AsyncHyperBandScheduler] = {}
         self._trial_stratum: dict[str, tuple] = {}
@@ -131,7 +134,9 @@ class StratifiedASHA(FIFOScheduler):
             self.replay_decisions()
         stratum = self._trial_stratum.get(trial.trial_id)
         if stratum is None:
-            stratum = stratum_of({**self._fixed, **trial.config}, self._stratify_by)
+            config = dict(trial.config)
+            base = self._sheet_rows.get(config.pop("sheet_row", None), self._fixed)
+            stratum = stratum_of({**base, **config}, self._stratify_by)
             self._trial_stratum[trial.trial_id] = stratum
         return self._bracket_of(stratum)
 

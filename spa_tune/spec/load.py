@@ -104,6 +104,7 @@ def check_space(spec: SpaceSpec) -> None:
         if key in spec.trial:
             raise SpaTuneError(f"trial.{key}: set by spa-tune for every trial (under storage_path/name)")
     check_trial_values(spec.trial, "trial")
+    check_sheet_search(spec)
     for key, domain in spec.search.items():
         if key not in TRIAL_KEYS:
             raise SpaTuneError(f"search: unknown trial key {key!r}{did_you_mean(key)}")
@@ -134,6 +135,24 @@ def check_space(spec: SpaceSpec) -> None:
     check_scheduler(spec)
     if spec.searcher.type == "grid" and spec.searcher.points_to_evaluate:
         raise SpaTuneError("searcher.points_to_evaluate: use searcher random or optuna (grid enumerates its grid)")
+
+
+def check_sheet_search(spec: SpaceSpec) -> None:
+    """Sheet rows are exactly the trials of a grid, or the first points of an Optuna search."""
+    if spec.grid_from_sheet is None:
+        return
+    if spec.searcher.type == "random":
+        raise SpaTuneError("searcher.type: sheet rows run with searcher grid (the rows) or optuna (rows first), not random")
+    if spec.searcher.type == "grid":
+        if spec.search:
+            raise SpaTuneError(
+                f"search: with grid_from_sheet and searcher grid the sheet's rows are the trials; "
+                f"remove search ({', '.join(spec.search)}) or use searcher optuna"
+            )
+        if spec.num_samples != 1:
+            raise SpaTuneError("num_samples: with grid_from_sheet and searcher grid each row runs once (num_samples: 1)")
+    elif spec.searcher.points_to_evaluate:
+        raise SpaTuneError("searcher.points_to_evaluate: the sheet's rows are the points to evaluate; remove them")
 
 
 def check_scheduler(spec: SpaceSpec) -> None:
@@ -172,14 +191,27 @@ def _source_of(message: str, source: str, set_paths: set[str]) -> str:
 
 
 def load_space(path: str | Path, overrides: list[str] | None = None) -> SpaceSpec:
-    """Read, override and check a space file."""
+    """Read, override and check a space file.
+
+    A relative ``grid_from_sheet.path`` in the file is relative to the file's folder; one given by
+    ``--set`` or ``--sheet`` is relative to the current folder.
+    """
     data = read_yaml_mapping(path, what="space sections")
+    sheet = data.get("grid_from_sheet")
+    if isinstance(sheet, dict) and isinstance(sheet.get("path"), str):
+        sheet["path"] = str((Path(path).parent / Path(sheet["path"]).expanduser()).resolve())
     data, set_paths = apply_overrides(data, overrides)
+    if "grid_from_sheet.path" in set_paths and isinstance(data["grid_from_sheet"]["path"], str):
+        data["grid_from_sheet"]["path"] = str(Path(data["grid_from_sheet"]["path"]).expanduser().resolve())
     return validate_space(data, str(path), set_paths)
 
 
-def planned_trials(spec: SpaceSpec) -> str:
-    """How many trials a space asks for, in words."""
+def planned_trials(spec: SpaceSpec, sheet_rows: int | None = None) -> str:
+    """How many trials a space asks for, in words (``sheet_rows``: rows selected from its sheet)."""
+    if sheet_rows is not None and spec.searcher.type == "grid":
+        return f"{sheet_rows} trials, one per selected sheet row"
+    if sheet_rows is not None:
+        return f"{spec.num_samples} trials proposed by optuna ({spec.searcher.sampler}), the {sheet_rows} sheet rows first"
     grid = 1
     for domain in spec.search.values():
         if domain.type == "grid":

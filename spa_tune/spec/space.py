@@ -163,6 +163,24 @@ class MlflowSpec(_Strict):
     experiment_name: str | None = None
 
 
+class SheetSpec(_Strict):
+    """Rows of an experiment sheet as the trials (``searcher: grid``) or as Optuna's first points."""
+
+    path: str
+    sheet: str | None = None
+    rows: str | int | None = None
+    include_distillation: bool = False
+    include_global: bool = False
+    write_back: bool = False
+    in_place: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> SheetSpec:
+        if self.in_place and not self.write_back:
+            raise ValueError("in_place: only meaningful with write_back: true")
+        return self
+
+
 class SpaceSpec(_Strict):
     """A whole search-space file."""
 
@@ -177,3 +195,4 @@ class SpaceSpec(_Strict):
     max_failures: int = Field(1, ge=0)
     storage_path: str = "runs"
     mlflow: MlflowSpec = Field(default_factory=MlflowSpec)
+    grid_from_sheet: SheetSpec | None = None

@@ -108,6 +108,15 @@ def find_trial_run(runs: ExperimentRuns, trial_id: str) -> str | None:
     return found[0].info.run_id if found else None
 
 
+UI_ADDRESS = "http://127.0.0.1:5000"  # where `spa-tune ui` serves a local store by default
+
+
+def run_link(runs: ExperimentRuns, run_id: str) -> str:
+    """Browser address of a run: on its tracking server, or on `spa-tune ui` for a local store."""
+    base = runs.tracking_uri.rstrip("/") if runs.tracking_uri.startswith(("http://", "https://")) else UI_ADDRESS
+    return f"{base}/#/experiments/{runs.experiment_id}/runs/{run_id}"
+
+
 class TrialRun:
     """The child run of one trial: params once, metrics per evaluation step, per-layer artifacts."""
 

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,15 @@ class TrialContext:
     cpus: float
     gpus: float
     stratum_keys: tuple[str, ...] = ()
+    # Sheet rows run as trials: row number -> trial values, and -> origin tags.
+    sheet_rows: dict[int, dict[str, Any]] = field(default_factory=dict)
+    sheet_origins: dict[int, dict[str, str]] = field(default_factory=dict)
+
+    def trial_values(self, config: dict[str, Any]) -> dict[str, Any]:
+        """A trial's values: the fixed keys (or its sheet row's), then the sampled ones."""
+        row = config.get("sheet_row")
+        base = self.sheet_rows[row] if row is not None else self.fixed
+        return {**base, **{k: v for k, v in config.items() if k != "sheet_row"}}
 
 
 def trial_device(requested: str, gpus: float) -> str:
@@ -99,12 +108,13 @@ def run_tuned_trial(context: TrialContext, config: dict[str, Any]) -> None:
 
     tune_context = tune.get_context()
     trial_id = tune_context.get_trial_id()
-    values = {**context.fixed, **config, "output_dir": os.getcwd()}
+    values = {**context.trial_values(config), "output_dir": os.getcwd()}
     values["device"] = trial_device(values.get("device", "auto"), context.gpus)
     cfg = TrialConfig(**values)
     torch.set_num_threads(max(1, int(context.cpus)))
     stratum = stratum_label(stratum_of(values, list(context.stratum_keys) or None))
-    run = TrialRun.open(context.runs, trial_id, tune_context.get_trial_name(), cfg.model_dump(), trial_tags(cfg, trial_id, stratum))
+    tags = {**trial_tags(cfg, trial_id, stratum), **context.sheet_origins.get(config.get("sheet_row"), {})}
+    run = TrialRun.open(context.runs, trial_id, tune_context.get_trial_name(), cfg.model_dump(), tags)
     staging = Path(tempfile.mkdtemp(prefix=f"spa-tune-{trial_id}-"))
 
     def report(metrics: dict[str, Any], checkpoint_dir: str) -> None:

@@ -1,0 +1,1 @@
+"""Experiment sheets: rows of an xlsx workbook run as trials, results written back."""
