@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 TORCH := torch==2.13.0
 TORCH_PIP_FLAGS ?=
 
-.PHONY: quickstart test bench clean
+.PHONY: quickstart sheet-quickstart example-sheet test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,15 @@ $(STAMP): pyproject.toml | $(BIN)/python
 # Every quickstart run is a new experiment under runs/ (quickstart-<date-time>); none is overwritten.
 quickstart: $(STAMP)
 	$(BIN)/spa-tune --space search_spaces/quickstart.yaml --set name=quickstart-$$(date +%Y%m%d-%H%M%S)
+
+# The sheet workflow: the marked rows of the example sheet as trials, results written to
+# search_spaces/hyperparameters.results.xlsx (the example sheet itself is not changed).
+sheet-quickstart: $(STAMP)
+	$(BIN)/spa-tune --space search_spaces/sheet_quickstart.yaml --set name=sheet-quickstart-$$(date +%Y%m%d-%H%M%S)
+
+# Rebuild the example sheet from spa_tune/sheet/example.py.
+example-sheet: $(STAMP)
+	$(BIN)/python -m spa_tune.sheet.example search_spaces/hyperparameters.xlsx
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -35,3 +35,17 @@ def tiny_model_dir(tmp_path_factory) -> str:
     tiny_bert().save_pretrained(folder)
     load_tokenizer("minilm").save_pretrained(folder)
     return str(folder)
+
+
+@pytest.fixture
+def no_ray(monkeypatch):
+    """Fail the test if anything tries to start, reach or use Ray (a session may already run one)."""
+    import ray
+
+    import spa_tune.experiment.run as experiment_run
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("Ray was used for bad input")
+
+    monkeypatch.setattr(ray, "init", refuse)
+    monkeypatch.setattr(experiment_run, "ray_session", refuse)

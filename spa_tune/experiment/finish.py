@@ -89,7 +89,8 @@ def write_back_all(folder: Path, runs: ExperimentRuns, rows: list[dict]) -> Path
 def print_summary(outcome: ExperimentOutcome, spec: SpaceSpec, searched: list[str], x: str, y: str) -> None:
     """The table sorted by F1 within density, the Pareto front and where everything lives."""
     out = sys.stdout
-    columns = [c for c in TABLE_COLUMNS[:3]] + [k for k in searched if k not in TABLE_COLUMNS] + list(TABLE_COLUMNS[3:])
+    origin = ["sheet_row"] if any(r.get("sheet_row") not in (None, "") for r in outcome.rows) else []
+    columns = [TABLE_COLUMNS[0], *origin, *TABLE_COLUMNS[1:3]] + [k for k in searched if k not in TABLE_COLUMNS] + list(TABLE_COLUMNS[3:])
     print(f"\nspa-tune: experiment {spec.name}: {len(outcome.rows)} trials (sorted by F1 within density)", file=out)
     print(format_table(outcome.rows, columns), file=out)
     print(f"\nPareto front ({y} against {x}, completed trials):", file=out)

@@ -8,9 +8,6 @@ and its result can be written back to that row. Every other proposal is a new se
 
 from __future__ import annotations
 
-import pickle
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from ray.tune.search import Searcher
@@ -65,17 +62,18 @@ class SheetSeededSearch(Searcher):
         """Passed on to the wrapped searcher (stopped trials inform it too)."""
         self.searcher.on_trial_complete(trial_id, result=result, error=error)
 
+    def get_state(self) -> dict:
+        """The rows still pending; Tune saves the wrapped searcher itself beside it."""
+        return {"pending": {str(row): point for row, point in self.pending.items()}}
+
+    def set_state(self, state: dict) -> None:
+        """Restore the pending rows (Tune restores the wrapped searcher itself)."""
+        self.pending = {int(row): point for row, point in state["pending"].items()}
+
     def save(self, checkpoint_path: str) -> None:
-        """One file: the wrapped searcher's saved state and the rows still pending."""
+        """Passed on to the wrapped searcher."""
         self.searcher.save(checkpoint_path)
-        inner = Path(checkpoint_path).read_bytes()
-        Path(checkpoint_path).write_bytes(pickle.dumps({"searcher": inner, "pending": self.pending}))
 
     def restore(self, checkpoint_path: str) -> None:
-        """Restore both from a file written by ``save``."""
-        state = pickle.loads(Path(checkpoint_path).read_bytes())
-        self.pending = state["pending"]
-        with tempfile.TemporaryDirectory() as folder:
-            inner = Path(folder) / "searcher.pkl"
-            inner.write_bytes(state["searcher"])
-            self.searcher.restore(str(inner))
+        """Passed on to the wrapped searcher."""
+        self.searcher.restore(checkpoint_path)

@@ -64,18 +64,14 @@ def test_validate_counts_the_rows_and_paths_are_relative_to_the_space_file(tmp_p
         ({}, ["--sheet", "{sheet}", "--rows", "Z1-3"], "rows 'Z1-3' match no runnable row"),
     ],
 )
-def test_bad_sheet_spaces_fail_before_ray(tmp_path, sheet, capsys, sections, argv, expected):
-    import ray
-
+def test_bad_sheet_spaces_fail_before_ray(tmp_path, sheet, capsys, no_ray, sections, argv, expected):
     argv = [a.replace("{sheet}", str(sheet)) for a in argv]
     code, _, err = run_cli(capsys, "--space", space(tmp_path, **sections), *argv)
     assert code == 2 and expected in err and err.count("\n") == 1 and "Traceback" not in err
-    assert not ray.is_initialized() and not (tmp_path / "runs").exists()
+    assert not (tmp_path / "runs").exists()
 
 
-def test_write_back_problems_fail_before_ray(tmp_path, sheet, capsys):
-    import ray
-
+def test_write_back_problems_fail_before_ray(tmp_path, sheet, capsys, no_ray):
     (tmp_path / "~$hp.results.xlsx").write_text("lock")
     code, _, err = run_cli(capsys, "--space", space(tmp_path), "--sheet", str(sheet), "--write-back")
     assert code == 2 and "hp.results.xlsx" in err and "lock file" in err
@@ -84,7 +80,7 @@ def test_write_back_problems_fail_before_ray(tmp_path, sheet, capsys):
     before = sheet.read_bytes()
     code, _, err = run_cli(capsys, "--space", space(tmp_path), "--sheet", str(sheet), "--write-back")
     assert code == 2 and "lacks the column(s) 'EM'" in err
-    assert not ray.is_initialized() and not (tmp_path / "runs").exists() and sheet.read_bytes() == before
+    assert not (tmp_path / "runs").exists() and sheet.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hp.xlsx", "s.yaml"]
 
 
@@ -103,10 +99,34 @@ def test_seeded_optuna_search_tags_the_row_points_and_survives_save_restore(tmp_
     first = seeded.suggest("t1")
     assert first == {**points[5], "sheet_row": 5}
     seeded.on_trial_complete("t1", {"f1": 50.0, "config": first})
-    seeded.save(str(tmp_path / "searcher.pkl"))
+    seeded.save(str(tmp_path / "searcher.pkl"))  # what Tune does: the base searcher, and the wrapper's state
+    state = seeded.get_state()
     restored = searcher()
     restored.restore(str(tmp_path / "searcher.pkl"))
+    restored.set_state(state)
     assert restored.pending == {9: points[9]}
     assert restored.suggest("t2") == {**points[9], "sheet_row": 9}
     third = restored.suggest("t3")
     assert "sheet_row" not in third and set(third) == {"final_threshold", "learning_rate"}
+
+
+def test_plan_kept_for_resume_round_trips(tmp_path, sheet):
+    from spa_tune.sheet.plan import load_plan, plan_sheet, save_plan
+    from spa_tune.spec.space import SheetSpec, SpaceSpec
+
+    plan = plan_sheet(SpaceSpec(name="p", grid_from_sheet=SheetSpec(path=str(sheet), rows="all")))
+    save_plan(tmp_path, plan)
+    again = load_plan(tmp_path)
+    assert again == plan and again.origin(7)["exp_id"] == "l1_*_soft" and again.values()[7]["method"] == "splopa"
+    assert load_plan(tmp_path / "elsewhere") is None
+
+
+def test_a_sheet_written_back_by_spa_tune_reads_the_same(tmp_path, sheet):
+    from spa_tune.sheet.plan import plan_sheet
+    from spa_tune.sheet.write import RowResult, SheetWriteBack
+    from spa_tune.spec.space import SheetSpec, SpaceSpec
+
+    writer = SheetWriteBack.plan(sheet, None)
+    written = writer.write([RowResult(5, "completed", 12.5, 70.0, 80.0, "http://127.0.0.1:5000/#/experiments/1/runs/x")])
+    spec = lambda path: SpaceSpec(name="p", grid_from_sheet=SheetSpec(path=str(path), rows="all"))  # noqa: E731
+    assert [r.values for r in plan_sheet(spec(written)).rows] == [r.values for r in plan_sheet(spec(sheet)).rows]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import ray
 import yaml
 
 from spa_tune.cli import main
@@ -81,17 +80,6 @@ CASES = [
     ("trial", ["method"], "trial: Input should be a valid dictionary (got ['method'])"),
 ]
 
-
-@pytest.fixture
-def no_ray(monkeypatch):
-    """Fail the test if anything tries to start, reach or use Ray (a session may already run one)."""
-    import spa_tune.experiment.run as experiment_run
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("Ray was used for bad input")
-
-    monkeypatch.setattr(ray, "init", refuse)
-    monkeypatch.setattr(experiment_run, "ray_session", refuse)
 
 
 @pytest.mark.parametrize("change,value,message", CASES, ids=[f"{c[0]}={c[1]!r}"[:40] for c in CASES])
