@@ -47,43 +47,55 @@ class TrialOutcomeTags(Callback):
 class SheetResults(Callback):
     """Writes every finished sheet trial into its row as soon as it ends (write-back).
 
-    An interrupted experiment keeps what finished; each write carries all results so far, so the
-    write-back is idempotent and a resumed experiment writes the same target.
+    Each write carries the results of every trial that has ended so far (a resumed experiment
+    included), so the write-back is idempotent and an interrupted experiment keeps what finished.
+    The write-back state lives in the experiment folder, so a resumed run goes on from it.
     """
 
     def __init__(self, folder, runs: ExperimentRuns, plan):
         self.folder = folder
         self.runs = runs
         self.plan = plan
-        self.results: dict[int, object] = {}
+        self.links: dict[str, str | None] = {}
 
-    def _write(self, trial, ray_status: str) -> None:
-        from ..sheet.outcome import load_writer, row_result, save_writer
+    def _link(self, trial_id: str) -> str | None:
+        if trial_id not in self.links:
+            run_id = find_trial_run(self.runs, trial_id)
+            self.links[trial_id] = run_link(self.runs, run_id) if run_id else None
+        return self.links[trial_id]
+
+    def _result(self, trial, ray_status: str):
+        from ..sheet.outcome import row_result
 
         config = dict(trial.config or {})
         sheet_row = config.pop("sheet_row", None)
         if sheet_row not in self.plan.by_row():
-            return
+            return None
         metrics = trial.last_result or {}
         status = trial_status(ray_status, metrics)
         error = error_line(trial) if status == "failed" else ""
         row = trial_row(trial.trial_id, config, self.plan.by_row()[sheet_row].values, metrics, status, error, [])
-        run_id = find_trial_run(self.runs, trial.trial_id)
-        result = row_result({**row, "sheet_row": sheet_row}, run_link(self.runs, run_id) if run_id else None)
-        if result is None:
+        return row_result({**row, **self.plan.origin(sheet_row)}, self._link(trial.trial_id))
+
+    def _write(self, trials, trial, ray_status: str) -> None:
+        from ..sheet.outcome import load_writer, save_writer
+
+        ended = {t.trial_id: (t, t.status) for t in trials if t.status in ("TERMINATED", "ERROR")}
+        ended[trial.trial_id] = (trial, ray_status)  # its status may not be updated yet
+        results = [r for t, status in ended.values() if (r := self._result(t, status)) is not None]
+        if not results:
             return
-        self.results[sheet_row] = result
-        try:  # the write-back state lives in the experiment folder, so a resumed run goes on from it
+        try:
             writer = load_writer(self.folder)
-            writer.write(list(self.results.values()))
+            writer.write(results)
             save_writer(self.folder, writer)
         except Exception as err:  # the results stay in results.csv and MLflow; say so, go on
-            log.warning("could not write trial %s into sheet row %s: %s", trial.trial_id, sheet_row, err)
+            log.warning("could not write trial %s into its sheet row: %s", trial.trial_id, err)
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         """A trial finished or was stopped by the scheduler."""
-        self._write(trial, "TERMINATED")
+        self._write(trials, trial, "TERMINATED")
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         """A trial failed after its retries."""
-        self._write(trial, "ERROR")
+        self._write(trials, trial, "ERROR")

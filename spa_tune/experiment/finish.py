@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from ..spec.space import SpaceSpec
 from ..tracking.mlflow_runs import ExperimentRuns, find_trial_run, finish_parent_run, run_link
 from .run import ExperimentOutcome
 
+log = logging.getLogger("spa_tune.sheet")
 TABLE_COLUMNS = ("trial_id", "method", "density", "em", "f1", "remaining_pct", "learned_pct", "step", "status")
 
 
@@ -50,7 +52,6 @@ def finish_experiment(spec: SpaceSpec, folder: Path, runs: ExperimentRuns, plan=
     searched = list(spec.search) or (plan.varying_keys() if plan else [])
     trials = ExperimentAnalysis(str(folder)).trials
     rows = sorted_rows(rows_from_trials(trials, spec.trial, searched, spec.scheduler.stratify_keys or None, plan))
-    sheet_file = write_back_all(folder, runs, rows)
     x, y = front_axes(spec)
     completed = [r for r in rows if r["status"] == "completed"]
     front = pareto_front(completed or rows, x=x, y=y)  # stopped trials were measured before the end
@@ -61,6 +62,11 @@ def finish_experiment(spec: SpaceSpec, folder: Path, runs: ExperimentRuns, plan=
     plt.close(figure)
     unfinished = [r for r in rows if r["status"] == "unfinished"]
     finish_parent_run(runs, [results_csv, pareto_png], summary_metrics(rows), status="KILLED" if unfinished else "FINISHED")
+    try:  # last, so a sheet problem cannot cost the results table, the plot or the parent run
+        sheet_file = write_back_all(folder, runs, rows)
+    except Exception as err:
+        log.warning("could not write the results into the sheet (they are in %s): %s", results_csv, err)
+        sheet_file = None
     outcome = ExperimentOutcome(folder, runs, rows, front, results_csv, pareto_png)
     print_summary(outcome, spec, searched, x, y)
     if sheet_file is not None:

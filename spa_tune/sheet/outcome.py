@@ -6,12 +6,17 @@ encoder's weights for fine-pruning (100 for dense fine-tuning), the learned perc
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from .write import RowResult, SheetWriteBack
 
-WRITE_BACK_FILE = "sheet_writeback.json"
+# Not *.json: on resume Ray Tune copies the experiment folder's *.json and *.pkl files into its
+# driver staging folder and later syncs them back, which would put an old write-back state back.
+WRITE_BACK_FILE = "sheet_writeback.yaml"
 WRITTEN_STATUSES = ("completed", "stopped_early", "failed")
 
 
@@ -43,19 +48,19 @@ def row_result(row: dict[str, Any], link: str | None) -> RowResult | None:
         f1=float(row["f1"]) if completed and row.get("f1") is not None else None,
         link=link,
         reason="" if completed else why(row),
+        exp_id=row.get("exp_id") or None,
     )
 
 
 def save_writer(folder: Path, writer: SheetWriteBack) -> None:
-    """Keep the write-back state (target, fingerprints) with the experiment."""
-    import json
-
-    (folder / WRITE_BACK_FILE).write_text(json.dumps(writer.to_dict(), indent=1))
+    """Keep the write-back state (target, fingerprints) with the experiment (write, then rename)."""
+    path = Path(folder) / WRITE_BACK_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(yaml.safe_dump(writer.to_dict(), sort_keys=False))
+    os.replace(tmp, path)
 
 
 def load_writer(folder: Path) -> SheetWriteBack | None:
     """The experiment's write-back, if it writes results into a sheet."""
-    import json
-
-    path = folder / WRITE_BACK_FILE
-    return SheetWriteBack.from_dict(json.loads(path.read_text())) if path.exists() else None
+    path = Path(folder) / WRITE_BACK_FILE
+    return SheetWriteBack.from_dict(yaml.safe_load(path.read_text())) if path.exists() else None

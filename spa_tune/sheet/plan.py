@@ -17,7 +17,7 @@ from ..errors import SpaTuneError
 from ..spec.space import SpaceSpec
 from .read import read_sheet
 from .rows import row_trial
-from .select import select_rows
+from .select import default_selection, select_rows
 
 PLAN_FILE = "sheet_rows.json"
 
@@ -84,14 +84,14 @@ def plan_sheet(spec: SpaceSpec, source: str = "space file") -> SheetPlan | None:
     if settings is None:
         return None
     sheet = read_sheet(settings.path, settings.sheet)
-    selection = str(settings.rows) if settings.rows is not None else None
+    selection = str(settings.rows) if settings.rows is not None else default_selection(sheet)
     rows = select_rows(sheet, selection, settings.include_distillation, settings.include_global)
     planned = []
     for row in rows:
         trial = row_trial(sheet, row, dict(spec.trial), source)
         cells = {key: cell.coordinate for key, cell in row.cells.items() if key in trial.sheet_keys}
         planned.append(PlannedRow(row.row, row.exp_id, trial.code, trial.values, list(trial.sheet_keys), cells))
-    plan = SheetPlan(str(sheet.path), sheet.name, selection or "default", planned)
+    plan = SheetPlan(str(sheet.path), sheet.name, selection, planned)
     check_plan(plan, spec, sheet.label)
     return plan
 

@@ -38,6 +38,7 @@ class SheetCell:
 
     coordinate: str
     value: Any
+    uncached_formula: str | None = None  # a formula whose value the file does not hold
 
 
 @dataclass(frozen=True)
@@ -84,23 +85,21 @@ def trial_key_columns(columns: dict[str, int], where: str) -> dict[str, int]:
 
 def _open(path: Path, data_only: bool):
     from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
 
     try:
         return load_workbook(path, data_only=data_only)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as err:
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as err:
         raise SpaTuneError(f"{path}: not a readable xlsx workbook ({type(err).__name__}: {err})") from None
 
 
-def _cell(values_ws, formulas_ws, row: int, column: int, where: str) -> SheetCell:
+def _cell(values_ws, formulas_ws, row: int, column: int) -> SheetCell:
     value_cell = values_ws.cell(row=row, column=column)
     value = value_cell.value
     if value is None:
         formula = formulas_ws.cell(row=row, column=column).value
         if isinstance(formula, str) and formula.startswith("="):
-            raise SpaTuneError(
-                f"{where} {value_cell.coordinate}: formula {formula!r} has no cached value (the file was last "
-                "saved by a program that does not calculate formulas; open and save it in Excel or LibreOffice)"
-            )
+            return SheetCell(value_cell.coordinate, None, formula)
     return SheetCell(value_cell.coordinate, value)
 
 
@@ -121,16 +120,19 @@ def read_sheet(path: str | Path, sheet: str | None = None) -> Sheet:
         raise SpaTuneError(f"{where}: header row 2 has no hyper-parameter columns (named like trial keys, e.g. learning_rate)")
     rows = []
     for row in range(FIRST_DATA_ROW, values_ws.max_row + 1):
-        exp_id = _cell(values_ws, formulas_ws, row, columns[EXP_ID], where)
+        exp_id = _cell(values_ws, formulas_ws, row, columns[EXP_ID])
+        if exp_id.uncached_formula:
+            raise SpaTuneError(f"{where} {exp_id.coordinate}: EXP ID formula {exp_id.uncached_formula!r} has no cached "
+                               "value (open and save the file in Excel or LibreOffice)")
         if exp_id.value is None or not str(exp_id.value).strip():
             continue  # not a run
         rows.append(
             SheetRow(
                 row=row,
                 exp_id=str(exp_id.value).strip(),
-                code=_cell(values_ws, formulas_ws, row, code_column(columns), where),
-                marker=_cell(values_ws, formulas_ws, row, columns[MARKER], where) if MARKER in columns else None,
-                cells={key: _cell(values_ws, formulas_ws, row, column, where) for key, column in keys.items()},
+                code=_cell(values_ws, formulas_ws, row, code_column(columns)),
+                marker=_cell(values_ws, formulas_ws, row, columns[MARKER]) if MARKER in columns else None,
+                cells={key: _cell(values_ws, formulas_ws, row, column) for key, column in keys.items()},
             )
         )
     return Sheet(path=path, name=name, columns=columns, rows=rows)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import trial_config_problem
+from ..config import RANKED_METHODS, trial_config_problem
 from ..errors import SpaTuneError
 from .read import Sheet, SheetCell, SheetRow
 
@@ -114,11 +114,14 @@ def apply_code(values: dict[str, Any], code: str | None, cells: dict[str, str], 
             f"in {code_cell.coordinate} ({meaning.pruning_method})"
         )
     values["pruning_method"] = meaning.pruning_method
-    if meaning.global_topk:
-        values["global_topk"] = True
+    if meaning.pruning_method in RANKED_METHODS:  # the code decides local or global, not the space file
+        values["global_topk"] = meaning.global_topk
+        cells.setdefault("global_topk", code_cell.coordinate)
     if meaning.distillation and values.get("teacher_type") is None:
         values["teacher_type"] = DEFAULT_TEACHER_TYPE
         cells.setdefault("teacher_type", code_cell.coordinate)
+    if not meaning.distillation and values.get("teacher_name_or_path") is None:
+        values["teacher_type"] = values["teacher_name_or_path"] = None  # no teacher from the space file either
 
 
 def row_method(values: dict[str, Any], code: str | None, fixed: dict[str, Any]) -> str:
@@ -132,9 +135,20 @@ def row_method(values: dict[str, Any], code: str | None, fixed: dict[str, Any]) 
     return fixed.get("method", "fine-pruning")
 
 
+def check_cached(row: SheetRow, where: str) -> None:
+    """A cell the row needs that is a formula without a cached value is an error."""
+    for cell in (row.code, *row.cells.values()):
+        if cell.uncached_formula:
+            raise SpaTuneError(
+                f"{where} {cell.coordinate}: formula {cell.uncached_formula!r} has no cached value (the file was last "
+                "saved by a program that does not calculate formulas; open and save it in Excel or LibreOffice)"
+            )
+
+
 def row_trial(sheet: Sheet, row: SheetRow, fixed: dict[str, Any], space_source: str) -> SheetTrial:
     """One row as a trial: the space file's trial section, then the row's cells on top."""
     where = sheet.label
+    check_cached(row, where)
     code = row_code(row, where)
     values, cells = row_values(row)
     apply_code(values, code, cells, row.code, where)
@@ -151,5 +165,7 @@ def row_trial(sheet: Sheet, row: SheetRow, fixed: dict[str, Any], space_source: 
         if key in cells:
             got = row.cells[key].value if key in row.cells else row.code.value
             raise SpaTuneError(f"{where} {cells[key]}: {message.split(' (got ')[0]} (cell value {got!r}, row {row.row})")
-        raise SpaTuneError(f"{where} row {row.row} with {space_source} trial section: {message}")
+        involved = [f"{k} in {c}" for k, c in cells.items() if k in message and k != key]
+        at = f"cells {', '.join(involved)}" if involved else f"with the trial section of {space_source}"
+        raise SpaTuneError(f"{where} row {row.row} ({at}): {message}")
     return SheetTrial(sheet=sheet, row=row.row, exp_id=row.exp_id, code=code, values=merged, sheet_keys=tuple(values))

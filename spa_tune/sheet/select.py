@@ -53,6 +53,12 @@ def item_matches(item: str, row: SheetRow, code: str | None) -> bool:
     return fnmatch.fnmatchcase(row.exp_id, item)
 
 
+def raw_code(row: SheetRow) -> str | None:
+    """The code cell as written (upper case), not yet checked: rows not selected may hold anything."""
+    value = row.code.value
+    return str(value).strip().upper() or None if value is not None else None
+
+
 def left_out(code: str | None, include_distillation: bool, include_global: bool) -> str | None:
     """Why a code is left out by default (``distillation`` / ``global``), or None."""
     if code is None:
@@ -76,9 +82,10 @@ def select_rows(
         raise SpaTuneError(f"{sheet.label}: rows 'marked': the sheet has no Marker column (use 'all', row numbers or codes)")
     chosen, skipped = [], {"distillation": 0, "global": 0}
     for row in sheet.rows:
-        code = row_code(row, sheet.label)
+        code = raw_code(row)
         if not any(item_matches(item, row, code) for item in items):
             continue
+        code = row_code(row, sheet.label)  # a selected row's code must be known
         reason = left_out(code, include_distillation, include_global)
         if reason:
             skipped[reason] += 1

@@ -34,7 +34,7 @@ import openpyxl
 from openpyxl.worksheet.worksheet import Worksheet
 
 from ..errors import SpaTuneError
-from .layout import (EM, F1, FIRST_DATA_ROW, HEADER_ROW, MARKER, REMAIN, RESULT_COLUMNS, header_columns,
+from .layout import (EM, EXP_ID, F1, FIRST_DATA_ROW, HEADER_ROW, MARKER, REMAIN, RESULT_COLUMNS, header_columns,
                      pick_sheet, require_columns, sheet_label)
 
 log = logging.getLogger("spa_tune.sheet")
@@ -52,6 +52,7 @@ class RowResult:
     f1: float | None
     link: str | None
     reason: str = ""
+    exp_id: str | None = None  # the row's EXP ID when the trial started; a row that no longer holds it is not written
 
 
 def marker_text(result: RowResult) -> str:
@@ -134,19 +135,30 @@ def _result_columns(ws: Worksheet, where: str) -> dict[str, int]:
 
 
 def _number(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else round(float(value), 2)
+    """Four decimals: enough for SPLoPA's learned percentages (0.08 to 0.4 %)."""
+    return None if value is None or not math.isfinite(value) else round(float(value), 4)
 
 
-def _fill(ws: Worksheet, columns: dict[str, int], result: RowResult) -> None:
-    """Set the result cells of ``result.row``; non-completed rows get empty numbers."""
+def _fill(ws: Worksheet, columns: dict[str, int], result: RowResult) -> bool:
+    """Set the result cells of ``result.row``; non-completed rows get empty numbers.
+
+    A row whose EXP ID is no longer the trial's (rows were inserted or moved) is left alone.
+    """
     if result.status not in STATUSES or result.row < FIRST_DATA_ROW:
         raise ValueError(f"bad result for the sheet: {result}")
+    if result.exp_id is not None and EXP_ID in columns:
+        found = ws.cell(result.row, columns[EXP_ID]).value
+        if str(found or "").strip() != result.exp_id:
+            log.warning("%s row %d holds EXP ID %r, not %r (the sheet changed); its result is not written there",
+                        ws.title, result.row, found, result.exp_id)
+            return False
     done = result.status == "completed"
     for name, value in ((REMAIN, result.remain_pct), (EM, result.em), (F1, result.f1)):
         ws.cell(result.row, columns[name]).value = _number(value) if done else None
     marker = ws.cell(result.row, columns[MARKER])
     marker.value = marker_text(result) or None
     marker.hyperlink = result.link or None
+    return True
 
 
 def _replace_atomically(target: Path, data: bytes) -> None:

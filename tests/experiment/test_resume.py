@@ -82,3 +82,52 @@ def test_interrupted_experiment_resumes_without_rerunning_finished_trials(ray_ru
     parents = client.search_runs([state["experiment_id"]], filter_string="tags.`spa_tune.role` = 'experiment'")
     assert [p.info.run_id for p in parents] == [state["parent_run_id"]]
     assert parents[0].info.status == "FINISHED" and parents[0].data.metrics["trials_completed"] == 3
+
+
+def test_interrupted_sheet_experiment_writes_back_in_place_and_resumes_the_same_rows(ray_runtime, tmp_path, tiny_model_dir):
+    import openpyxl
+
+    from ..sheet.sheets import NEW_LAYOUT, build_sheet
+
+    rows = [(r, "D1", "topK_*", {"final_threshold": t}, "*") for r, t in ((3, 1.0), (4, 0.5), (5, 0.2))]
+    sheet = build_sheet(tmp_path / "hp.xlsx", NEW_LAYOUT, rows)
+    original = sheet.read_bytes()
+    space = write_space(
+        tmp_path, tiny_model_dir, "sheetresume",
+        trial={"num_train_epochs": 6, "generated_train_questions": 640},
+        scheduler={"type": "none"}, max_concurrent_trials=1,
+        grid_from_sheet={"path": "hp.xlsx", "write_back": True, "in_place": True},
+    )
+    folder = tmp_path / "runs" / "sheetresume"
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "spa_tune.cli", "--space", str(space)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 240
+        while len(last_steps(folder)) < 2 and time.time() < deadline and driver.poll() is None:
+            time.sleep(0.2)
+        assert len(last_steps(folder)) == 2, driver.communicate()[0][-3000:] if driver.poll() is not None else "slow"
+        driver.send_signal(signal.SIGINT)
+        output, _ = driver.communicate(timeout=120)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait()
+    assert f"spa-tune resume {folder}" in output, output[-3000:]
+    marker = lambda ws, r: ws.cell(r, NEW_LAYOUT.index("Marker") + 1).value  # noqa: E731
+    ws = openpyxl.load_workbook(sheet)["Details - SQuAD"]
+    assert marker(ws, 3).startswith("http://127.0.0.1:5000/#/experiments/")  # the finished row, written at once
+    assert marker(ws, 4) == marker(ws, 5) == "*"
+    (backup,) = tmp_path.glob("hp.backup-*.xlsx")
+    assert backup.read_bytes() == original
+
+    assert main(["resume", str(folder)]) == 0  # the * of row 3 is consumed; the saved plan still has 3 rows
+
+    ws = openpyxl.load_workbook(sheet)["Details - SQuAD"]
+    f1 = NEW_LAYOUT.index("F1") + 1
+    results = {int(r["sheet_row"]): float(r["f1"]) for r in __import__("csv").DictReader(open(folder / "results.csv"))}
+    assert sorted(results) == [3, 4, 5]
+    for row in (3, 4, 5):
+        assert ws.cell(row, f1).value == round(results[row], 4) and marker(ws, row).startswith("http")
+    assert len(list(tmp_path.glob("hp.backup-*.xlsx"))) == 1 and not list(tmp_path.glob("hp.results*.xlsx"))

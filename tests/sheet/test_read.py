@@ -42,13 +42,28 @@ def test_rows_become_trials_with_codes_dense_and_splopa(sheet):
     assert got[9]["regularization"] is None  # "null" means no regularization
     # whole-number floats become ints; empty cells are not set
     assert got[5]["per_gpu_train_batch_size"] == 16 and isinstance(got[5]["per_gpu_train_batch_size"], int)
-    assert "teacher_type" not in got[5] and "final_lambda" not in got[9]
+    assert got[5]["teacher_type"] is None and "final_lambda" not in got[9]
 
 
 def test_codes_set_global_and_distillation_when_included(sheet):
     got = trials(sheet, include_global=True, include_distillation=True)
     assert got[11]["global_topk"] is True
     assert got[12]["teacher_type"] == "bert" and got[12]["teacher_name_or_path"] == "bert-teacher"
+
+
+def test_the_code_decides_local_or_global_and_distillation_over_the_space_file(sheet):
+    teacher = {"global_topk": True, "teacher_type": "bert", "teacher_name_or_path": "t"}
+    got = trials(sheet, rows="D1,D2,D3", trial=teacher, include_global=True, include_distillation=True)
+    assert got[9]["global_topk"] is False and got[11]["global_topk"] is True  # D1 local, D2 global
+    assert got[9]["teacher_name_or_path"] is None and got[12]["teacher_name_or_path"] == "bert-teacher"
+
+
+def test_a_broken_row_that_is_not_selected_does_not_matter(sheet):
+    set_cell(sheet, "A10", "Z9")  # unknown code
+    set_cell(sheet, "O6", "=0.1*2")  # formula without a cached value
+    assert sorted(trials(sheet, rows="3,5,9")) == [3, 5, 9]
+    assert "A10: unknown method code 'Z9'" in _error(lambda: trials(sheet, rows="10"))
+    assert "O6: formula '=0.1*2' has no cached value" in _error(lambda: trials(sheet, rows="E2"))
 
 
 def test_sheet_wins_and_trial_section_fills(sheet):
@@ -107,6 +122,8 @@ def test_bad_sheets_and_selections(tmp_path, sheet):
     assert "no such file" in _error(lambda: read_sheet(tmp_path / "missing.xlsx"))
     (tmp_path / "text.xlsx").write_text("not a workbook")
     assert "not a readable xlsx" in _error(lambda: read_sheet(tmp_path / "text.xlsx"))
+    (tmp_path / "old.xls").write_bytes(b"\xd0\xcf\x11\xe0")
+    assert "not a readable xlsx" in _error(lambda: read_sheet(tmp_path / "old.xls"))
     message = _error(lambda: read_sheet(sheet, "Details - MNLI"))
     assert "no sheet 'Details - MNLI'" in message and "Details - SQuAD, HP description" in message
     no_id = build_sheet(tmp_path / "noid.xlsx", [n if n != "EXP ID" else "Experiment" for n in NEW_LAYOUT])
