@@ -147,6 +147,30 @@ def check_resources(spec: SpaceSpec, available: dict, attached: bool) -> None:
             log.warning("%s; trials wait until the cluster has them", message)
 
 
+def check_shared_storage(spec: SpaceSpec, nodes: int) -> None:
+    """On several nodes, trials write checkpoints and (by default) MLflow runs under ``storage_path``.
+
+    A folder only the driver's machine has would silently split the experiment across machines,
+    so a multi-node cluster needs ``shared_storage: true`` (the path is mounted on every node).
+    """
+    if nodes <= 1 or spec.shared_storage:
+        return
+    local_mlflow = not (spec.mlflow.tracking_uri or "").startswith(("http://", "https://"))
+    what = "the experiment folder and the MLflow store" if local_mlflow else "the experiment folder"
+    raise SpaTuneError(
+        f"storage_path: {spec.storage_path} is a local folder but the Ray cluster has {nodes} nodes and {what} must "
+        "be reachable from every node: put storage_path on storage every node mounts at the same path and set "
+        "shared_storage: true"
+    )
+
+
+def alive_nodes() -> int:
+    """Number of live nodes of the Ray cluster this driver is connected to."""
+    import ray
+
+    return sum(1 for node in ray.nodes() if node.get("Alive"))
+
+
 def attached(address: str | None) -> bool:
     """Whether the experiment joins a running cluster rather than a Ray started for it."""
     return bool(address or os.environ.get("RAY_ADDRESS"))
@@ -179,6 +203,7 @@ def run_experiment(spec: SpaceSpec, source: str, address: str | None = None) -> 
     writer = plan_write_back(spec)
     with ray_session(address) as available:
         check_resources(spec, available, attached(address))
+        check_shared_storage(spec, alive_nodes())
         folder = create_experiment_dir(spec)
         runs = open_tracking(spec, folder)
         save_state(folder, runs, source)
@@ -206,6 +231,7 @@ def resume_experiment(folder: str | Path, address: str | None = None) -> Experim
         raise SpaTuneError(f"{folder}: MLflow tracking server {runs.tracking_uri} unreachable: {problem}")
     with ray_session(address) as available:
         check_resources(spec, available, attached(address))
+        check_shared_storage(spec, alive_nodes())
         runs.client().update_run(runs.parent_run_id, status="RUNNING")
         build_tuner(spec, folder, runs, restore=True, plan=plan).fit()
     return finish_experiment(spec, folder, runs, plan)

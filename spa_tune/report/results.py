@@ -46,6 +46,7 @@ def trial_row(
     row.update({key: metrics.get(key) for key in RESULT_METRICS})
     row["status"] = status
     row["error"] = error
+    row["node_id"] = metrics.get("node_id", "")
     return row
 
 

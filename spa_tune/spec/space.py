@@ -194,5 +194,8 @@ class SpaceSpec(_Strict):
     max_concurrent_trials: int | None = Field(None, ge=1)
     max_failures: int = Field(1, ge=0)
     storage_path: str = "runs"
+    # storage_path is on a filesystem every Ray node mounts at the same path (NFS, a shared disk, or
+    # one machine running several nodes); required when attached to a cluster of several nodes.
+    shared_storage: bool = False
     mlflow: MlflowSpec = Field(default_factory=MlflowSpec)
     grid_from_sheet: SheetSpec | None = None

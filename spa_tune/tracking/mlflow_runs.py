@@ -178,6 +178,10 @@ class TrialRun:
         """Log a local file as an artifact."""
         self.client.log_artifact(self.run_id, str(path), artifact_dir)
 
+    def set_tag(self, key: str, value: str) -> None:
+        """Set (or update) one tag of the run."""
+        self.client.set_tag(self.run_id, key, value)
+
 
 def set_trial_outcome(runs: ExperimentRuns, trial_id: str, status: str, tags: dict[str, str] | None = None) -> None:
     """Tag a trial's run with how it ended and close it (FINISHED, or FAILED for a failure)."""

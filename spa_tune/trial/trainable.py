@@ -72,6 +72,13 @@ def _ray_gpu_ids() -> list:
     return list(ray.get_gpu_ids()) if ray.is_initialized() else []  # never start Ray just to ask
 
 
+def ray_node_id() -> str:
+    """Id of the Ray node this trial runs on (several nodes may share one host and address)."""
+    import ray
+
+    return ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
+
+
 def tune_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     """The scalar metrics reported to Tune (schedulers and searchers read these).
 
@@ -115,6 +122,8 @@ def run_tuned_trial(context: TrialContext, config: dict[str, Any]) -> None:
     stratum = stratum_label(stratum_of(values, list(context.stratum_keys) or None))
     tags = {**trial_tags(cfg, trial_id, stratum), **context.sheet_origins.get(config.get("sheet_row"), {})}
     run = TrialRun.open(context.runs, trial_id, tune_context.get_trial_name(), cfg.model_dump(), tags)
+    node_id = ray_node_id()
+    run.set_tag("ray_node_id", node_id)  # where this (re)start of the trial runs
     staging = Path(tempfile.mkdtemp(prefix=f"spa-tune-{trial_id}-"))
 
     def report(metrics: dict[str, Any], checkpoint_dir: str) -> None:
@@ -123,7 +132,8 @@ def run_tuned_trial(context: TrialContext, config: dict[str, Any]) -> None:
         except Exception as err:  # a tracking hiccup must not cost the training; Tune still gets the result
             log.warning("MLflow logging of step %s failed: %s", metrics.get("step"), err)
         try:
-            tune.report(tune_metrics(metrics), checkpoint=tune.Checkpoint.from_directory(checkpoint_dir))
+            reported = {**tune_metrics(metrics), "node_id": node_id}
+            tune.report(reported, checkpoint=tune.Checkpoint.from_directory(checkpoint_dir))
         finally:  # Tune has copied the checkpoint into the experiment folder (or is stopping us)
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
 

@@ -38,11 +38,12 @@ def test_rows_sorted_by_f1_within_density():
 
 
 def test_trial_row_carries_method_density_searched_keys_and_metrics():
-    metrics = {"f1": 81.5, "em": 72.0, "remaining_pct": 30.0, "learned_pct": 0.3, "learned_params": 9, "step": 10, "total_steps": 10}
+    metrics = {"f1": 81.5, "em": 72.0, "remaining_pct": 30.0, "learned_pct": 0.3, "learned_params": 9, "step": 10,
+               "total_steps": 10, "node_id": "n1"}
     r = trial_row("t1", {"final_lambda": 50}, {"method": "splopa", "regularization": "l1"}, metrics, "completed", "", ["final_lambda"])
     assert r == {"trial_id": "t1", "method": "splopa", "pruning_method": "topK", "density": "final_threshold=0.7,final_lambda=50",
                  "final_lambda": 50, "em": 72.0, "f1": 81.5, "remaining_pct": 30.0, "learned_pct": 0.3,
-                 "learned_params": 9, "step": 10, "total_steps": 10, "status": "completed", "error": ""}
+                 "learned_params": 9, "step": 10, "total_steps": 10, "status": "completed", "error": "", "node_id": "n1"}
 
 
 def test_csv_and_table(tmp_path):
