@@ -12,6 +12,7 @@ from ..report.figures import pareto_figure
 from ..report.results import format_table, pareto_front, rows_from_trials, sorted_rows, write_results_csv
 from ..spec.space import SpaceSpec
 from ..tracking.mlflow_runs import ExperimentRuns, find_trial_run, finish_parent_run, run_link
+from .folder import tune_experiment_path
 from .run import ExperimentOutcome
 
 log = logging.getLogger("spa_tune.sheet")
@@ -50,7 +51,7 @@ def finish_experiment(spec: SpaceSpec, folder: Path, runs: ExperimentRuns, plan=
     from ray.tune import ExperimentAnalysis
 
     searched = list(spec.search) or (plan.varying_keys() if plan else [])
-    trials = ExperimentAnalysis(str(folder)).trials
+    trials = ExperimentAnalysis(tune_experiment_path(spec, folder)).trials
     rows = sorted_rows(rows_from_trials(trials, spec.trial, searched, spec.scheduler.stratify_keys or None, plan))
     x, y = front_axes(spec)
     completed = [r for r in rows if r["status"] == "completed"]
@@ -102,6 +103,8 @@ def print_summary(outcome: ExperimentOutcome, spec: SpaceSpec, searched: list[st
     print(f"\nPareto front ({y} against {x}, completed trials):", file=out)
     print(format_table(outcome.front, ["trial_id", "method", x, y]), file=out)
     print(f"\nexperiment folder: {outcome.folder}", file=out)
+    if tune_experiment_path(spec, outcome.folder) != str(outcome.folder):
+        print(f"trials, checkpoints: {tune_experiment_path(spec, outcome.folder)}", file=out)
     print(f"results:           {outcome.results_csv}  {outcome.pareto_png}", file=out)
     print(f"MLflow:            {outcome.runs.tracking_uri} (experiment {spec.mlflow.experiment_name or spec.name}, "
           f"parent run {outcome.runs.parent_run_id})", file=out)

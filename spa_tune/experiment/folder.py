@@ -22,9 +22,26 @@ SPACE_FILE = "space.yaml"
 STATE_FILE = "experiment.json"
 
 
+def is_uri(storage_path: str) -> bool:
+    """Whether ``storage_path`` names remote storage (``s3://``, ``gs://``, ``file://`` ...)."""
+    return "://" in storage_path
+
+
 def experiment_dir(spec: SpaceSpec) -> Path:
-    """Absolute experiment folder of a space."""
-    return (Path(spec.storage_path).expanduser() / spec.name).resolve()
+    """Absolute folder of spa-tune's own files: ``<storage_path>/<name>``, or ``<local_dir>/<name>``
+    on the driver's machine when ``storage_path`` is a URI (Ray Tune then keeps its trials there)."""
+    base = spec.local_dir if is_uri(spec.storage_path) else spec.storage_path
+    return (Path(base).expanduser() / spec.name).resolve()
+
+
+def tune_storage(spec: SpaceSpec, folder: Path) -> str:
+    """Ray Tune's ``storage_path``: the URI itself, or the local folder's parent."""
+    return spec.storage_path.rstrip("/") if is_uri(spec.storage_path) else str(folder.parent)
+
+
+def tune_experiment_path(spec: SpaceSpec, folder: Path) -> str:
+    """Where Ray Tune keeps the experiment (its state, trials, checkpoints): a URI or a folder."""
+    return f"{spec.storage_path.rstrip('/')}/{spec.name}" if is_uri(spec.storage_path) else str(folder)
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -24,7 +24,15 @@ from ..tracking.mlflow_runs import (
 )
 from ..sheet.outcome import save_writer
 from ..sheet.plan import load_plan, plan_sheet, save_plan
-from .folder import create_experiment_dir, load_experiment, refuse_existing, save_state
+from .folder import (
+    create_experiment_dir,
+    is_uri,
+    load_experiment,
+    refuse_existing,
+    save_state,
+    tune_experiment_path,
+    tune_storage,
+)
 from .ray_session import ray_session
 
 log = logging.getLogger("spa_tune.experiment")
@@ -112,11 +120,13 @@ def build_tuner(spec: SpaceSpec, folder: Path, runs: ExperimentRuns, restore: bo
     trainable = tune.with_resources(make_trainable(context), {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
     if restore:
         # the callbacks were saved with the experiment; they keep no state of their own
-        return tune.Tuner.restore(str(folder), trainable, resume_unfinished=True, resume_errored=True)
+        return tune.Tuner.restore(
+            tune_experiment_path(spec, folder), trainable, resume_unfinished=True, resume_errored=True
+        )
     keep = spec.trial.get("keep_checkpoints", TrialConfig.model_fields["keep_checkpoints"].default)
     run_config = tune.RunConfig(
-        name=folder.name,
-        storage_path=str(folder.parent),
+        name=spec.name,
+        storage_path=tune_storage(spec, folder),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=keep),
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
         sync_config=tune.SyncConfig(sync_artifacts=True),
@@ -156,6 +166,13 @@ def check_shared_storage(spec: SpaceSpec, nodes: int) -> None:
     if nodes <= 1 or spec.shared_storage:
         return
     local_mlflow = not (spec.mlflow.tracking_uri or "").startswith(("http://", "https://"))
+    if is_uri(spec.storage_path):  # Ray Tune reaches the URI from every node; MLflow must too
+        if local_mlflow:
+            raise SpaTuneError(
+                f"mlflow.tracking_uri: the Ray cluster has {nodes} nodes and trials log to MLflow from each of them: "
+                "give an http:// tracking server every node reaches (the head's, see cluster/gpu.yaml)"
+            )
+        return
     what = "the experiment folder and the MLflow store" if local_mlflow else "the experiment folder"
     raise SpaTuneError(
         f"storage_path: {spec.storage_path} is a local folder but the Ray cluster has {nodes} nodes and {what} must "
@@ -224,7 +241,7 @@ def resume_experiment(folder: str | Path, address: str | None = None) -> Experim
     quiet_tracking_logs()
     folder, spec, runs = load_experiment(folder)
     plan = load_plan(folder)
-    if not tune.Tuner.can_restore(str(folder)):
+    if not tune.Tuner.can_restore(tune_experiment_path(spec, folder)):
         raise SpaTuneError(f"{folder}: Ray Tune saved no experiment state here yet; start it again with --space")
     problem = check_tracking_server(runs.tracking_uri)
     if problem:

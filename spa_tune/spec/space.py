@@ -194,6 +194,9 @@ class SpaceSpec(_Strict):
     max_concurrent_trials: int | None = Field(None, ge=1)
     max_failures: int = Field(1, ge=0)
     storage_path: str = "runs"
+    # With a URI storage_path (s3://bucket/runs), Ray Tune keeps trials and checkpoints there and
+    # spa-tune keeps its own files (results, plots, Optuna study) in <local_dir>/<name> on the driver.
+    local_dir: str = "runs"
     # storage_path is on a filesystem every Ray node mounts at the same path (NFS, a shared disk, or
     # one machine running several nodes); required when attached to a cluster of several nodes.
     shared_storage: bool = False

@@ -91,6 +91,10 @@ def test_a_local_folder_on_several_nodes_is_refused(cluster, tmp_path, tiny_mode
     assert "the Ray cluster has 3 nodes" in done.stderr and "shared_storage: true" in done.stderr
     assert done.stderr.count("spa-tune: error:") == 1 and "Traceback" not in done.stderr
     assert not (tmp_path / "runs" / "notshared").exists()
+    # a URI storage_path reaches every node, but the default MLflow store (a file on the driver) does not
+    done = spa_tune(cluster, "--space", path, "--address", cluster.address, "--set", "shared_storage=false",
+                    "--set", f"storage_path=file://{tmp_path / 'bucket'}")
+    assert done.returncode == 2 and "mlflow.tracking_uri: the Ray cluster has 3 nodes" in done.stderr
 
 
 def test_a_killed_worker_node_restarts_its_trial_elsewhere_from_its_checkpoint(tmp_path, tiny_model_dir):
