@@ -50,9 +50,23 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _tune_state_exists(path: str) -> bool:
+    from ray import tune
+
+    try:
+        return tune.Tuner.can_restore(path)
+    except Exception:  # an unreachable bucket is reported by Ray when the experiment starts
+        return False
+
+
 def refuse_existing(spec: SpaceSpec) -> Path:
     """The folder of a new experiment; an existing experiment there is an error (never overwritten)."""
     folder = experiment_dir(spec)
+    if is_uri(spec.storage_path) and _tune_state_exists(tune_experiment_path(spec, folder)):
+        raise SpaTuneError(
+            f"storage_path: {tune_experiment_path(spec, folder)} holds an experiment {spec.name!r} already; "
+            "pick another name (--set name=...) so its trials are not mixed with the new ones"
+        )
     if (folder / STATE_FILE).exists():
         raise SpaTuneError(
             f"{folder}: experiment {spec.name!r} exists; continue it with `spa-tune resume {folder}` "

@@ -163,15 +163,17 @@ def check_shared_storage(spec: SpaceSpec, nodes: int) -> None:
     A folder only the driver's machine has would silently split the experiment across machines,
     so a multi-node cluster needs ``shared_storage: true`` (the path is mounted on every node).
     """
-    if nodes <= 1 or spec.shared_storage:
+    if nodes <= 1:
         return
     local_mlflow = not (spec.mlflow.tracking_uri or "").startswith(("http://", "https://"))
     if is_uri(spec.storage_path):  # Ray Tune reaches the URI from every node; MLflow must too
-        if local_mlflow:
+        if local_mlflow:  # the default store would be a file in local_dir, on the driver's machine only
             raise SpaTuneError(
                 f"mlflow.tracking_uri: the Ray cluster has {nodes} nodes and trials log to MLflow from each of them: "
                 "give an http:// tracking server every node reaches (the head's, see cluster/gpu.yaml)"
             )
+        return
+    if spec.shared_storage:
         return
     what = "the experiment folder and the MLflow store" if local_mlflow else "the experiment folder"
     raise SpaTuneError(
