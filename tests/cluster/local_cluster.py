@@ -32,6 +32,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_port_above(low: int) -> int:
+    """A free TCP port >= ``low``."""
+    while (port := free_port()) < low:
+        pass
+    return port
+
+
 @dataclass
 class LocalCluster:
     """Handle on a running local cluster: its address, the environment that reaches it, its nodes."""
@@ -39,6 +46,7 @@ class LocalCluster:
     address: str
     env: dict[str, str]
     temp_dir: Path
+    client_address: str = ""  # ray://host:port of the head's Ray Client server, when started with one
     head_id: str = ""
     worker_ids: list[str] = field(default_factory=list)
 
@@ -92,18 +100,30 @@ class LocalCluster:
         return [p.pid for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
-def start_cluster(workers: int = 2, worker_cpus: int = 1) -> LocalCluster:
-    """A head (no GPU, one CPU) and ``workers`` nodes advertising one GPU each, all on this machine."""
+def start_cluster(workers: int = 2, worker_cpus: int = 1, ray_client: bool = False) -> LocalCluster:
+    """A head (no GPU, one CPU) and ``workers`` nodes advertising one GPU each, all on this machine.
+
+    Token authentication is on, except with ``ray_client``: Ray 2.60's client server cannot start
+    its per-client server while token authentication is on (it fails, with empty logs), so a cluster
+    for testing ``ray://`` addresses runs without it.
+    """
     temp = Path(tempfile.mkdtemp(prefix="spa-ray-", dir="/tmp"))  # short: Ray's socket paths must stay short
-    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    if ray_client:
+        env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    else:
+        env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     env.pop("RAY_ADDRESS", None)
     cluster = LocalCluster(address="", env=env, temp_dir=temp)
     try:
+        # a client port above Ray's worker port range (10002-19999)
+        client = [f"--ray-client-server-port={free_port_above(20000)}"] if ray_client else []
         out = cluster.run_ray(
             "start", "--head", f"--port={free_port()}", "--num-cpus=1", "--num-gpus=0",
-            "--include-dashboard=false", f"--temp-dir={temp}", "--disable-usage-stats",
+            "--include-dashboard=false", f"--temp-dir={temp}", "--disable-usage-stats", *client,
         )
         cluster.address = re.search(r"ray start --address='([^']+)'", out)[1]
+        if ray_client:
+            cluster.client_address = f"ray://{cluster.address.rsplit(':', 1)[0]}:{client[0].split('=')[1]}"
         for _ in range(workers):
             cluster.run_ray(
                 "start", f"--address={cluster.address}", f"--num-cpus={worker_cpus}", "--num-gpus=1",

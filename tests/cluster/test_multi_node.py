@@ -159,3 +159,20 @@ def test_a_killed_worker_node_restarts_its_trial_elsewhere_from_its_checkpoint(t
         left = local.stop()
         shutil.rmtree(local.temp_dir, ignore_errors=True)
         assert not left, f"Ray processes still running after the test: {left}"
+
+
+def test_a_ray_client_address_attaches_too(tmp_path, tiny_model_dir):
+    """``--address ray://head:port`` (Ray Client); this cluster runs without token authentication, see start_cluster."""
+    local = start_cluster(workers=2, ray_client=True)
+    try:
+        path = cluster_space(tmp_path, tiny_model_dir, "viaclient")
+        done = spa_tune(local, "--space", path, "--address", local.client_address,
+                        "--set", "search.final_threshold.values=[0.5, 0.2]")
+        assert done.returncode == 0, (done.stdout[-3000:], done.stderr[-3000:])
+        with open(tmp_path / "runs" / "viaclient" / "results.csv") as fh:
+            rows = list(csv.DictReader(fh))
+        assert len(rows) == 2 and all(r["status"] == "completed" and r["node_id"] in local.worker_ids for r in rows)
+    finally:
+        left = local.stop()
+        shutil.rmtree(local.temp_dir, ignore_errors=True)
+        assert not left, f"Ray processes still running after the test: {left}"
