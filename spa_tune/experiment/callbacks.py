@@ -6,8 +6,8 @@ import logging
 
 from ray.tune import Callback
 
-from ..report.results import error_line, trial_row, trial_status
-from ..tracking.mlflow_runs import ExperimentRuns, find_trial_run, run_link, set_trial_outcome
+from ..report.results import error_line, result_row, trial_status
+from ..tracking.mlflow_runs import ExperimentRuns, set_trial_outcome, trial_run_link
 
 log = logging.getLogger("spa_tune.tracking")
 
@@ -60,22 +60,16 @@ class SheetResults(Callback):
 
     def _link(self, trial_id: str) -> str | None:
         if trial_id not in self.links:
-            run_id = find_trial_run(self.runs, trial_id)
-            self.links[trial_id] = run_link(self.runs, run_id) if run_id else None
+            self.links[trial_id] = trial_run_link(self.runs, trial_id)
         return self.links[trial_id]
 
     def _result(self, trial, ray_status: str):
         from ..sheet.outcome import row_result
 
-        config = dict(trial.config or {})
-        sheet_row = config.pop("sheet_row", None)
-        if sheet_row not in self.plan.by_row():
+        row = result_row(trial, ray_status, {}, [], sheet=self.plan)
+        if row["sheet_row"] == "":  # one of Optuna's own proposals, not a sheet row
             return None
-        metrics = trial.last_result or {}
-        status = trial_status(ray_status, metrics)
-        error = error_line(trial) if status == "failed" else ""
-        row = trial_row(trial.trial_id, config, self.plan.by_row()[sheet_row].values, metrics, status, error, [])
-        return row_result({**row, **self.plan.origin(sheet_row)}, self._link(trial.trial_id))
+        return row_result(row, self._link(trial.trial_id))
 
     def _write(self, trials, trial, ray_status: str) -> None:
         from ..sheet.outcome import load_writer, save_writer

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 from ..report.figures import pareto_figure
 from ..report.results import format_table, pareto_front, rows_from_trials, sorted_rows, write_results_csv
 from ..spec.space import SpaceSpec
-from ..tracking.mlflow_runs import ExperimentRuns, find_trial_run, finish_parent_run, run_link
+from ..tracking.mlflow_runs import ExperimentRuns, finish_parent_run, trial_run_link
 from .folder import tune_experiment_path
 from .run import ExperimentOutcome
 
@@ -84,8 +84,8 @@ def write_back_all(folder: Path, runs: ExperimentRuns, rows: list[dict]) -> Path
         return None
     results = []
     for row in rows:
-        run_id = find_trial_run(runs, row["trial_id"]) if row.get("sheet_row") not in (None, "") else None
-        result = row_result(row, run_link(runs, run_id) if run_id else None)
+        link = trial_run_link(runs, row["trial_id"]) if row.get("sheet_row") not in (None, "") else None
+        result = row_result(row, link)
         if result is not None:
             results.append(result)
     written = writer.write(results)

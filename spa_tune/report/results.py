@@ -60,28 +60,33 @@ def error_line(trial) -> str:
     return lines[-1].strip()[:300] if lines else "failed"
 
 
-def rows_from_trials(
-    trials, fixed: dict[str, Any], searched: Sequence[str], stratify_by: list[str] | None, sheet=None
-) -> list[dict]:
-    """Rows of Ray Tune trials (``ExperimentAnalysis(folder).trials``).
+def result_row(
+    trial, ray_status: str, fixed: dict[str, Any], searched: Sequence[str], stratify_by: list[str] | None = None,
+    sheet=None,
+) -> dict:
+    """The results row of one Ray Tune trial, whose status Ray gives as ``ray_status``.
 
     A trial of a sheet row (``sheet_row`` in its config) takes its row's values from the
     ``SheetPlan`` ``sheet`` and gets its origin columns (sheet file and name, row, EXP ID).
     """
-    rows = []
+    metrics = trial.last_result or {}
+    status = trial_status(ray_status, metrics)
+    error = error_line(trial) if status == "failed" else ""
+    config = dict(trial.config or {})
+    sheet_row = config.pop("sheet_row", None)
     by_row = sheet.by_row() if sheet is not None else {}
-    for trial in trials:
-        metrics = trial.last_result or {}
-        status = trial_status(trial.status, metrics)
-        error = error_line(trial) if status == "failed" else ""
-        config = dict(trial.config or {})
-        sheet_row = config.pop("sheet_row", None)
-        base = by_row[sheet_row].values if sheet_row in by_row else fixed
-        row = trial_row(trial.trial_id, config, base, metrics, status, error, searched, stratify_by)
-        if sheet is not None:
-            row.update(sheet.origin(sheet_row) if sheet_row in by_row else dict.fromkeys(SHEET_COLUMNS, ""))
-        rows.append(row)
-    return rows
+    base = by_row[sheet_row].values if sheet_row in by_row else fixed
+    row = trial_row(trial.trial_id, config, base, metrics, status, error, searched, stratify_by)
+    if sheet is not None:
+        row.update(sheet.origin(sheet_row) if sheet_row in by_row else dict.fromkeys(SHEET_COLUMNS, ""))
+    return row
+
+
+def rows_from_trials(
+    trials, fixed: dict[str, Any], searched: Sequence[str], stratify_by: list[str] | None, sheet=None
+) -> list[dict]:
+    """Rows of Ray Tune trials (``ExperimentAnalysis(folder).trials``); see ``result_row``."""
+    return [result_row(trial, trial.status, fixed, searched, stratify_by, sheet) for trial in trials]
 
 
 def _number(value: Any) -> float | None:

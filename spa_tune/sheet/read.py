@@ -72,6 +72,14 @@ class Sheet:
         return MARKER in self.columns
 
 
+def uncached_formula_error(where: str, cell: SheetCell) -> SpaTuneError:
+    """The error for a needed cell that is a formula the file holds no value of."""
+    return SpaTuneError(
+        f"{where} {cell.coordinate}: formula {cell.uncached_formula!r} has no cached value (the file was last "
+        "saved by a program that does not calculate formulas; open and save it in Excel or LibreOffice)"
+    )
+
+
 def trial_key_columns(columns: dict[str, int], where: str) -> dict[str, int]:
     """The header's trial-key columns; a header one typo away from a trial key is an error."""
     keys = {}
@@ -122,8 +130,7 @@ def read_sheet(path: str | Path, sheet: str | None = None) -> Sheet:
     for row in range(FIRST_DATA_ROW, values_ws.max_row + 1):
         exp_id = _cell(values_ws, formulas_ws, row, columns[EXP_ID])
         if exp_id.uncached_formula:
-            raise SpaTuneError(f"{where} {exp_id.coordinate}: EXP ID formula {exp_id.uncached_formula!r} has no cached "
-                               "value (open and save the file in Excel or LibreOffice)")
+            raise uncached_formula_error(where, exp_id)
         if exp_id.value is None or not str(exp_id.value).strip():
             continue  # not a run
         rows.append(

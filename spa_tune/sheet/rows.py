@@ -13,7 +13,7 @@ from typing import Any
 
 from ..config import RANKED_METHODS, trial_config_problem
 from ..errors import SpaTuneError
-from .read import Sheet, SheetCell, SheetRow
+from .read import Sheet, SheetCell, SheetRow, uncached_formula_error
 
 
 @dataclass(frozen=True)
@@ -139,10 +139,7 @@ def check_cached(row: SheetRow, where: str) -> None:
     """A cell the row needs that is a formula without a cached value is an error."""
     for cell in (row.code, *row.cells.values()):
         if cell.uncached_formula:
-            raise SpaTuneError(
-                f"{where} {cell.coordinate}: formula {cell.uncached_formula!r} has no cached value (the file was last "
-                "saved by a program that does not calculate formulas; open and save it in Excel or LibreOffice)"
-            )
+            raise uncached_formula_error(where, cell)
 
 
 def row_trial(sheet: Sheet, row: SheetRow, fixed: dict[str, Any], space_source: str) -> SheetTrial:

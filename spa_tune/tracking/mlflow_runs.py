@@ -117,6 +117,12 @@ def run_link(runs: ExperimentRuns, run_id: str) -> str:
     return f"{base}/#/experiments/{runs.experiment_id}/runs/{run_id}"
 
 
+def trial_run_link(runs: ExperimentRuns, trial_id: str) -> str | None:
+    """Browser address of a trial's run, or None if the trial has no run."""
+    run_id = find_trial_run(runs, trial_id)
+    return run_link(runs, run_id) if run_id else None
+
+
 class TrialRun:
     """The child run of one trial: params once, metrics per evaluation step, per-layer artifacts."""
 

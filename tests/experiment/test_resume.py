@@ -27,22 +27,17 @@ def last_steps(folder) -> dict:
     return steps
 
 
-def test_interrupted_experiment_resumes_without_rerunning_finished_trials(ray_runtime, tmp_path, tiny_model_dir):
-    space = write_space(
-        tmp_path, tiny_model_dir, "interrupted",
-        trial={"num_train_epochs": 6, "generated_train_questions": 640},
-        search={"final_threshold": {"type": "grid", "values": [1.0, 0.5, 0.2]}},
-        scheduler={"type": "none"},
-        max_concurrent_trials=1,
-    )
-    folder = tmp_path / "runs" / "interrupted"
+def interrupt_after_two_trials(space, folder) -> str:
+    """Run ``spa-tune --space`` as its own process, Ctrl-C it once the second trial has reported; its output.
+
+    The second trial only starts once Tune has recorded the first as finished.
+    """
     driver = subprocess.Popen(
         [sys.executable, "-m", "spa_tune.cli", "--space", str(space)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
     try:
         deadline = time.time() + 240
-        # the second trial only starts once Tune has recorded the first as finished
         while len(last_steps(folder)) < 2 and time.time() < deadline and driver.poll() is None:
             time.sleep(0.2)
         assert len(last_steps(folder)) == 2, driver.communicate()[0][-3000:] if driver.poll() is not None else "slow"
@@ -52,6 +47,19 @@ def test_interrupted_experiment_resumes_without_rerunning_finished_trials(ray_ru
         if driver.poll() is None:
             os.killpg(driver.pid, signal.SIGKILL)
             driver.wait()
+    return output
+
+
+def test_interrupted_experiment_resumes_without_rerunning_finished_trials(ray_runtime, tmp_path, tiny_model_dir):
+    space = write_space(
+        tmp_path, tiny_model_dir, "interrupted",
+        trial={"num_train_epochs": 6, "generated_train_questions": 640},
+        search={"final_threshold": {"type": "grid", "values": [1.0, 0.5, 0.2]}},
+        scheduler={"type": "none"},
+        max_concurrent_trials=1,
+    )
+    folder = tmp_path / "runs" / "interrupted"
+    output = interrupt_after_two_trials(space, folder)
     assert f"spa-tune resume {folder}" in output, output[-3000:]
     finished = [name for name, step in last_steps(folder).items() if step == 120]
     before = {name: (folder / name / "result.json").read_text() for name in finished}
@@ -99,21 +107,7 @@ def test_interrupted_sheet_experiment_writes_back_in_place_and_resumes_the_same_
         grid_from_sheet={"path": "hp.xlsx", "write_back": True, "in_place": True},
     )
     folder = tmp_path / "runs" / "sheetresume"
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "spa_tune.cli", "--space", str(space)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )
-    try:
-        deadline = time.time() + 240
-        while len(last_steps(folder)) < 2 and time.time() < deadline and driver.poll() is None:
-            time.sleep(0.2)
-        assert len(last_steps(folder)) == 2, driver.communicate()[0][-3000:] if driver.poll() is not None else "slow"
-        driver.send_signal(signal.SIGINT)
-        output, _ = driver.communicate(timeout=120)
-    finally:
-        if driver.poll() is None:
-            os.killpg(driver.pid, signal.SIGKILL)
-            driver.wait()
+    output = interrupt_after_two_trials(space, folder)
     assert f"spa-tune resume {folder}" in output, output[-3000:]
     marker = lambda ws, r: ws.cell(r, NEW_LAYOUT.index("Marker") + 1).value  # noqa: E731
     ws = openpyxl.load_workbook(sheet)["Details - SQuAD"]
