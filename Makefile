@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 TORCH := torch==2.13.0
 TORCH_PIP_FLAGS ?=
 
-.PHONY: quickstart sheet-quickstart example-sheet test bench clean
+.PHONY: quickstart sheet-quickstart example-sheet test e2e bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,12 @@ example-sheet: $(STAMP)
 	$(BIN)/python -m spa_tune.sheet.example search_spaces/hyperparameters.xlsx
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not e2e"
+
+# Browser check of the MLflow UI: a tiny experiment, `spa-tune ui`, Debian's chromium (headless,
+# no network) driven by Playwright; screenshots under the experiment's screenshots/ folder.
+e2e: $(STAMP)
+	SPA_TUNE_E2E=1 $(BIN)/python -m pytest -q -m e2e tests/e2e
 
 bench: $(STAMP)
 	$(BIN)/python bench/masked_layers.py

@@ -9,7 +9,9 @@ trials in one worker process cannot mix up their runs.
 from __future__ import annotations
 
 import io
+import json
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,30 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 STEP_METRICS = ("f1", "em", "remaining_pct", "learned_pct", "learned_params", "remaining_params", "loss", "threshold", "epoch")
 TRIAL_ID_TAG = "trial_id"
 ROLE_TAG = "spa_tune.role"
+# Tags of the parent run saying where the experiment's files and Ray Tune trials are.
+EXPERIMENT_DIR_TAG = "spa_tune.experiment_dir"
+TUNE_PATH_TAG = "spa_tune.tune_path"
+
+# The MLflow UI (3.17) opens an experiment in its GenAI view; its runs table shows no param or
+# metric column and folds child runs under their parent until someone picks columns by hand. A view
+# saved on the experiment (the tag the UI reads for ``viewStateShareKey``) shows each trial's method,
+# density, EM and F1 side by side, sorted by F1, which lists the child runs flat.
+RUNS_VIEW_KEY = "spa-tune"
+RUNS_VIEW_TAG = f"mlflow.sharedViewState.{RUNS_VIEW_KEY}"
+RUNS_VIEW_COLUMNS = ("params.`method`", "params.`pruning_method`", "params.`density`", "metrics.`em`", "metrics.`f1`",
+                     "metrics.`remaining_pct`", "metrics.`learned_pct`")
+RUNS_VIEW = {
+    "selectedColumns": list(RUNS_VIEW_COLUMNS),
+    "columnOrder": ["attributes.`Run Name`", *RUNS_VIEW_COLUMNS],
+    "columnWidths": {"attributes.`Run Name`": 320, "params.`density`": 170, "metrics.`em`": 180, "metrics.`f1`": 180},
+    "orderByKey": "metrics.`f1`",
+    "orderByAsc": False,
+}
+
+
+def experiment_page(experiment_id: str) -> str:
+    """UI address (after the host) of an experiment's runs table in the view above."""
+    return f"#/experiments/{experiment_id}/runs?workflowType=machine_learning&viewStateShareKey={RUNS_VIEW_KEY}"
 
 
 def default_tracking_uri(experiment_dir: str | Path) -> str:
@@ -38,6 +64,11 @@ def absolute_tracking_uri(tracking_uri: str) -> str:
         path = tracking_uri[len("file:"):] if tracking_uri.startswith("file:") else tracking_uri
         return Path(path.removeprefix("//")).resolve().as_uri()
     return tracking_uri
+
+
+def given_or_default_tracking_uri(given: str | None) -> str:
+    """A command's store: ``given``, else ``$MLFLOW_TRACKING_URI``, else ``mlflow.db`` in the working folder."""
+    return absolute_tracking_uri(given or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db")
 
 
 def is_local_store(tracking_uri: str) -> bool:
@@ -91,6 +122,7 @@ def start_parent_run(
     """Create the experiment's parent run with the space's settings as params."""
     client = MlflowClient(tracking_uri=tracking_uri)
     experiment_id = ensure_experiment(client, experiment_name, artifact_location)
+    client.set_experiment_tag(experiment_id, RUNS_VIEW_TAG, json.dumps(RUNS_VIEW))
     run = client.create_run(experiment_id, run_name=run_name, tags={ROLE_TAG: "experiment"})
     client.log_batch(run.info.run_id, params=[Param(k, _param_value(v)) for k, v in params.items()])
     return ExperimentRuns(tracking_uri, experiment_id, run.info.run_id)

@@ -7,7 +7,7 @@ import sys
 
 from ..errors import SpaTuneError
 from ..experiment.folder import load_experiment
-from .mlflow_runs import is_local_store
+from .mlflow_runs import experiment_page, is_local_store
 
 
 def ui_command(tracking_uri: str, host: str, port: int) -> list[str]:
@@ -21,7 +21,7 @@ def serve_ui(experiment: str, host: str = "127.0.0.1", port: int = 5000) -> int:
     if not is_local_store(runs.tracking_uri):
         print(f"experiment {spec.name} logs to the tracking server {runs.tracking_uri}: open it in a browser")
         return 0
-    url = f"http://{host}:{port}/#/experiments/{runs.experiment_id}"
+    url = f"http://{host}:{port}/{experiment_page(runs.experiment_id)}"
     print(f"MLflow UI for {folder} at {url} (Ctrl-C stops it)", flush=True)
     try:
         return subprocess.call(ui_command(runs.tracking_uri, host, port))

@@ -96,6 +96,16 @@ def trial_tags(cfg: TrialConfig, trial_id: str, stratum: str) -> dict[str, str]:
     return tags
 
 
+def trial_run_name(cfg: TrialConfig, trial_id: str, density: str) -> str:
+    """Name of a trial's run in the MLflow UI, e.g. ``splopa topK final_threshold=0.5 #1``.
+
+    Method, pruning method, density and the trial's number (the end of its Ray trial id).
+    """
+    number = trial_id.rsplit("_", 1)[-1]
+    parts = [cfg.method, *([cfg.pruning_method] if cfg.masked else []), *([density] if density != cfg.method else [])]
+    return f"{' '.join(parts)} #{int(number) if number.isdigit() else number}"
+
+
 def log_evaluation(run: TrialRun, metrics: dict[str, Any], output_dir: Path) -> None:
     """Step metrics, then the per-layer table and the mask picture of this evaluation."""
     if not run.log_evaluation(metrics, int(time.time() * 1000)):
@@ -121,7 +131,8 @@ def run_tuned_trial(context: TrialContext, config: dict[str, Any]) -> None:
     torch.set_num_threads(max(1, int(context.cpus)))
     stratum = stratum_label(stratum_of(values, list(context.stratum_keys) or None))
     tags = {**trial_tags(cfg, trial_id, stratum), **context.sheet_origins.get(config.get("sheet_row"), {})}
-    run = TrialRun.open(context.runs, trial_id, tune_context.get_trial_name(), cfg.model_dump(), tags)
+    params = {**cfg.model_dump(), "density": stratum}  # logged once: a restarted trial keeps its params
+    run = TrialRun.open(context.runs, trial_id, trial_run_name(cfg, trial_id, stratum), params, tags)
     node_id = ray_node_id()
     run.set_tag("ray_node_id", node_id)  # where this (re)start of the trial runs
     staging = Path(tempfile.mkdtemp(prefix=f"spa-tune-{trial_id}-"))

@@ -11,11 +11,11 @@ import sys
 import time
 import urllib.request
 
-import yaml
 
 from spa_tune.experiment.folder import create_experiment_dir, save_state
 from spa_tune.experiment.run import open_tracking
 from spa_tune.spec.load import validate_space
+from spa_tune.tracking.mlflow_runs import experiment_page
 
 
 def free_port() -> int:
@@ -57,7 +57,7 @@ def test_ui_serves_the_experiment_on_localhost(tmp_path):
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
     first_line = server.stdout.readline().strip()
-    assert first_line == f"MLflow UI for {folder} at http://127.0.0.1:{port}/#/experiments/{runs.experiment_id} (Ctrl-C stops it)"
+    assert first_line == f"MLflow UI for {folder} at http://127.0.0.1:{port}/{experiment_page(runs.experiment_id)} (Ctrl-C stops it)"
     assert group_gone(server.pid), "mlflow ui processes outlived the test"
 
 
