@@ -68,6 +68,7 @@ class TrialConfig(BaseModel):
     mask_scale: float = 0.0
     mask_block_rows: int = Field(32, ge=1)
     mask_block_cols: int = Field(32, ge=1)
+    mask_structure: Literal["blocks", "heads_neurons"] = "blocks"
     initial_threshold: float = 1.0
     final_threshold: float = 0.7
     initial_warmup: float = Field(1.0, ge=0)
@@ -110,6 +111,14 @@ class TrialConfig(BaseModel):
             raise ValueError(f"mask_scale: {self.mask_scale} must be >= 0 for mask_init uniform (the range +-mask_scale)")
         if self.regularization and self.final_threshold == 0:
             raise ValueError("final_threshold: must be non-zero with regularization (lambda scales with it)")
+        if self.method != "dense" and self.mask_structure == "heads_neurons":
+            if self.method != "fine-pruning":
+                raise ValueError("mask_structure: heads_neurons is for fine-pruning; SPLoPA prunes its adapter blocks")
+            if self.pruning_method == "magnitude" or self.global_topk:
+                raise ValueError(
+                    "mask_structure: heads_neurons needs learned scores ranked per layer "
+                    "(topK, threshold, sigmoied_threshold or l0, without global_topk)"
+                )
         if self.method == "splopa":
             if self.splopa_prototype_rank > min(self.mask_block_rows, self.mask_block_cols):
                 raise ValueError(

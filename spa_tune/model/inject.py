@@ -12,6 +12,7 @@ from torch import nn
 from ..adapters.splopa import SplopaLinear, SplopaPrototypes
 from ..errors import SpaTuneError
 from ..pruning.masked_linear import BlockMaskedLinear, MaskSpec
+from ..pruning.structure import structured_layers
 
 METHODS = ("fine-pruning", "splopa", "dense")
 
@@ -56,6 +57,14 @@ def inject_block_masks(model: nn.Module, spec: MaskSpec) -> None:
     check_block_shape(model, spec.block_rows, spec.block_cols)
     for name, linear in encoder_linears(model):
         replace_module(model, name, BlockMaskedLinear(linear, spec))
+
+
+def inject_structured_masks(model: nn.Module, spec: MaskSpec) -> None:
+    """Replace every encoder Linear by a ``BlockMaskedLinear`` whose blocks are heads and neurons."""
+    config = model.config
+    head_dim = config.hidden_size // config.num_attention_heads
+    for name, layer in structured_layers(encoder_linears(model), spec, head_dim).items():
+        replace_module(model, name, layer)
 
 
 def inject_splopa(
@@ -119,7 +128,9 @@ def prepare_model(model: nn.Module, cfg) -> nn.Module:
         block_rows=cfg.mask_block_rows,
         block_cols=cfg.mask_block_cols,
     )
-    if cfg.method == "fine-pruning":
+    if cfg.method == "fine-pruning" and cfg.mask_structure == "heads_neurons":
+        inject_structured_masks(model, spec)
+    elif cfg.method == "fine-pruning":
         inject_block_masks(model, spec)
     elif cfg.method == "splopa":
         inject_splopa(

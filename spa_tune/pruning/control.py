@@ -46,8 +46,9 @@ def apply_threshold(model: nn.Module, threshold: float, global_ranking: bool = F
 
 
 def all_mask_scores(model: nn.Module) -> list[torch.Tensor]:
-    """The score tensors of every masked layer that has scores."""
-    return [layer.mask_scores for _, layer in masked_layers(model) if layer.mask_scores is not None]
+    """The score tensors of every masked layer that has scores; a tensor shared by layers comes once."""
+    unique = {id(layer.mask_scores): layer.mask_scores for _, layer in masked_layers(model) if layer.mask_scores is not None}
+    return list(unique.values())
 
 
 @torch.no_grad()

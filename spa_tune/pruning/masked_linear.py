@@ -85,7 +85,7 @@ class BlockMaskedLinear(nn.Module):
                 return self.global_keep.to(self.weight.dtype)
             source = self.adapted_weight() if weight is None else weight
             return binarizers.magnitude_mask(source, self.threshold, self.spec.block_rows, self.spec.block_cols)
-        scores = self.mask_scores
+        scores = self.mask_scores.reshape(self.block_grid)  # scores shared by several layers are stored once
         if method == "topK":
             if self.global_keep is not None:
                 return binarizers.straight_through(scores, self.global_keep)
