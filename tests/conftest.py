@@ -1,6 +1,10 @@
-"""Shared fixtures: a tiny randomly initialised BERT for QA saved as a local model folder."""
+"""Shared fixtures: a tiny BERT for QA as a local model folder, a real local Ray runtime, and one
+finished tiny experiment (two trials) for the tests that only read an experiment's results."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -49,3 +53,60 @@ def no_ray(monkeypatch):
 
     monkeypatch.setattr(ray, "init", refuse)
     monkeypatch.setattr(experiment_run, "ray_session", refuse)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie has exited; it only waits for its parent to reap it
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def ray_runtime():
+    """Start a local Ray (2 CPUs) once; shut it down and check its processes are gone."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    node = ray._private.worker._global_node
+    pids = [info.process.pid for infos in node.all_processes.values() for info in infos]
+    yield ray
+    ray.shutdown()
+    left = [pid for pid in pids if _alive(pid)]
+    assert not left, f"Ray processes still running after shutdown: {left}"
+
+
+FINISHED_NAME = "finished-tiny"  # the experiment's name, and its MLflow experiment's name
+
+
+@pytest.fixture(scope="session")
+def finished_experiment(ray_runtime, tmp_path_factory, tiny_model_dir) -> Path:
+    """Folder of a finished tiny experiment: a grid over method (fine-pruning, splopa), both completed.
+
+    Run once per test session on the real local Ray; its MLflow store is ``mlflow.db`` in the folder.
+    Tests must only read it (copy the folder to change anything).
+    """
+    from spa_tune.experiment.run import run_experiment
+    from spa_tune.spec.load import load_space
+
+    from .experiment.conftest import write_space
+
+    base = tmp_path_factory.mktemp("finished")
+    path = write_space(
+        base, tiny_model_dir, FINISHED_NAME,
+        trial={"num_train_epochs": 2},
+        search={"method": {"type": "grid", "values": ["fine-pruning", "splopa"]}},
+        searcher={"type": "grid"},
+        scheduler={"type": "none"},
+        resources={"cpu": 1, "gpu": 0},
+        max_concurrent_trials=2,
+    )
+    outcome = run_experiment(load_space(path), str(path))
+    assert sorted(row["method"] for row in outcome.rows) == ["fine-pruning", "splopa"]
+    assert all(row["status"] == "completed" for row in outcome.rows), outcome.rows
+    return outcome.folder

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
+from ..report.command import write_experiment_report
 from ..report.figures import pareto_figure
 from ..report.results import format_table, pareto_front, rows_from_trials, sorted_rows, write_results_csv
 from ..spec.space import SpaceSpec
@@ -43,7 +44,8 @@ def summary_metrics(rows: list[dict]) -> dict[str, float]:
 
 
 def finish_experiment(spec: SpaceSpec, folder: Path, runs: ExperimentRuns, plan=None) -> ExperimentOutcome:
-    """Write ``results.csv`` and ``pareto.png``, log them on the parent run and print the summary.
+    """Write ``results.csv``, ``pareto.png`` and the report (``report.md``, ``pareto_learned.png``), log
+    them on the parent run and print the summary.
 
     Trials are read back from the state Tune saved in the experiment folder, with their status.
     Trials of sheet rows (``plan``) carry their origin; with write-back their rows are written.
@@ -62,7 +64,10 @@ def finish_experiment(spec: SpaceSpec, folder: Path, runs: ExperimentRuns, plan=
     figure.savefig(pareto_png, dpi=120)
     plt.close(figure)
     unfinished = [r for r in rows if r["status"] == "unfinished"]
-    finish_parent_run(runs, [results_csv, pareto_png], summary_metrics(rows), status="KILLED" if unfinished else "FINISHED")
+    report_files = write_experiment_report(spec.name, rows, searched, folder)  # report.md, pareto_learned.png
+    finish_parent_run(
+        runs, [results_csv, pareto_png, *report_files], summary_metrics(rows), status="KILLED" if unfinished else "FINISHED"
+    )
     try:  # last, so a sheet problem cannot cost the results table, the plot or the parent run
         sheet_file = write_back_all(folder, runs, rows)
     except Exception as err:

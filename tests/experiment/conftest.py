@@ -1,11 +1,9 @@
-"""A real local Ray runtime shared by the experiment tests, and tiny search spaces for it."""
+"""Tiny search spaces for the experiment tests (the shared Ray runtime is in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import pytest
 import yaml
 
 # Trials of the tiny model: a few hundred generated questions, four short epochs.
@@ -42,29 +40,3 @@ def write_space(folder: Path, model_dir: str, name: str, **sections) -> Path:
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(space, sort_keys=False))
     return path
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie has exited; it only waits for its parent to reap it
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(") ", 1)[1][0] != "Z"
-    except OSError:
-        return False
-
-
-@pytest.fixture(scope="session")
-def ray_runtime():
-    """Start a local Ray (2 CPUs) once; shut it down and check its processes are gone."""
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    node = ray._private.worker._global_node
-    pids = [info.process.pid for infos in node.all_processes.values() for info in infos]
-    yield ray
-    ray.shutdown()
-    left = [pid for pid in pids if _alive(pid)]
-    assert not left, f"Ray processes still running after shutdown: {left}"

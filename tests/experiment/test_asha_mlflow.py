@@ -115,7 +115,8 @@ def test_mlflow_holds_one_parent_and_one_child_per_trial(stratified):
     parent = client.get_run(runs.parent_run_id)
     assert parent.info.status == "FINISHED"
     assert parent.data.metrics["trials_stopped_early"] == 2
-    assert {a.path for a in client.list_artifacts(runs.parent_run_id)} == {"results.csv", "pareto.png"}
+    assert {a.path for a in client.list_artifacts(runs.parent_run_id)} == {
+        "results.csv", "pareto.png", "report.md", "pareto_learned.png"}
 
 
 def test_results_csv_matches_the_trials(stratified):

@@ -12,7 +12,6 @@ from spa_tune.cli import main
 from spa_tune.errors import SpaTuneError
 from spa_tune.sheet.plan import plan_sheet
 from spa_tune.sheet.read import read_sheet
-from spa_tune.sheet.rows import row_trial
 from spa_tune.sheet.select import select_rows
 from spa_tune.spec.space import SheetSpec, SpaceSpec
 

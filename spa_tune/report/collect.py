@@ -1,0 +1,153 @@
+"""Where a report's trials come from: an experiment folder or an MLflow experiment name.
+
+A folder gives its ``results.csv`` (the finished table) or, while no table exists yet (running or
+interrupted), the trial runs of its parent MLflow run. A name is looked up in a tracking store and
+gives the trial runs of that MLflow experiment.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from ..errors import SpaTuneError
+from ..experiment.folder import SPACE_FILE, STATE_FILE
+from ..tracking.mlflow_runs import check_tracking_server
+from .results import RESULT_METRICS, SHEET_COLUMNS
+from .runs import child_runs, rows_from_runs
+from .values import parse_value
+
+RESULTS_FILE = "results.csv"
+# results.csv columns that are not searched params; the remaining columns are.
+RESULT_COLUMNS = ("trial_id", "method", "pruning_method", "density", *RESULT_METRICS, "status", "error", "node_id",
+                  *SHEET_COLUMNS)
+TEXT_COLUMNS = ("trial_id", "node_id", "exp_id")  # never read as numbers ("12345_00001" is an int to Python)
+
+
+@dataclass
+class Source:
+    """The trials of one experiment: a label for the ``experiment`` column, rows, key params.
+
+    ``origin`` says what the label names: ``folder`` (its name) or ``mlflow`` (an experiment name).
+    """
+
+    label: str
+    rows: list[dict]
+    key_params: list[str]
+    origin: str = "folder"
+
+
+def collect(argument: str, tracking_uri: str) -> Source:
+    """The trials of ``argument``: an experiment folder (with experiment.json) or an MLflow experiment name."""
+    folder = Path(argument).expanduser()
+    if (folder / STATE_FILE).is_file():
+        return folder_source(folder.resolve())
+    source = name_source(argument, tracking_uri)
+    if source is None:
+        raise SpaTuneError(
+            f"{argument}: neither an experiment folder (no {folder / STATE_FILE}) "
+            f"nor an MLflow experiment in {tracking_uri}"
+        )
+    return source
+
+
+def folder_source(folder: Path) -> Source:
+    """An experiment folder's trials: ``results.csv`` if written, else its parent run's trial runs."""
+    results = folder / RESULTS_FILE
+    if results.exists():
+        rows, searched = read_results_csv(results)
+        return Source(folder.name, rows, searched)
+    state = read_state(folder / STATE_FILE)
+    client = _client(state["tracking_uri"], str(folder))
+    runs = _search(lambda: child_runs(client, state["experiment_id"], state["parent_run_id"]), str(folder))
+    rows, keys = rows_from_runs(runs, searched_keys(folder / SPACE_FILE))
+    return Source(folder.name, rows, keys)
+
+
+def read_results_csv(path: Path) -> tuple[list[dict], list[str]]:
+    """Rows of a ``results.csv`` (cells as numbers where they are) and its searched columns."""
+    try:
+        with open(path, newline="") as fh:
+            reader = csv.DictReader(fh)
+            columns = list(reader.fieldnames or [])
+            table = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise SpaTuneError(f"{path}: unreadable results table ({err})") from None
+    missing = [c for c in ("trial_id", "method", "f1", "status") if c not in columns]
+    if missing:
+        raise SpaTuneError(f"{path}: unreadable results table (no {', '.join(missing)} column)")
+    if any(None in line for line in table):
+        raise SpaTuneError(f"{path}: unreadable results table (a line has more cells than the header)")
+    rows = [{k: v if k in TEXT_COLUMNS else parse_value(v) for k, v in line.items()} for line in table]
+    return rows, [c for c in columns if c not in RESULT_COLUMNS]
+
+
+def read_state(path: Path) -> dict:
+    """``experiment.json``: tracking URI, experiment id and parent run id."""
+    try:
+        state = json.loads(path.read_text())
+        if all(state.get(key) for key in ("tracking_uri", "experiment_id", "parent_run_id")):
+            return state
+    except (OSError, ValueError, AttributeError):
+        pass
+    raise SpaTuneError(f"{path}: unreadable experiment state (tracking_uri, experiment_id, parent_run_id)")
+
+
+def searched_keys(space_file: Path) -> list[str]:
+    """The keys of the ``search`` section of a saved space file (none when unreadable)."""
+    try:
+        space = yaml.safe_load(space_file.read_text())
+        return [str(key) for key in (space.get("search") or {})]
+    except (OSError, yaml.YAMLError, AttributeError):
+        return []
+
+
+def name_source(name: str, tracking_uri: str) -> Source | None:
+    """The trial runs of the MLflow experiment ``name``, or None when the store has no such experiment."""
+    if not _store_exists(tracking_uri):
+        return None
+    client = _client(tracking_uri, name)
+    experiment = _search(lambda: client.get_experiment_by_name(name), name)
+    if experiment is None:
+        return None
+    runs = _search(lambda: child_runs(client, experiment.experiment_id), name)
+    if not runs:
+        raise SpaTuneError(f"{name}: MLflow experiment in {tracking_uri} has no trial runs (runs with a parent run)")
+    rows, keys = rows_from_runs(runs)
+    return Source(name, rows, keys, origin="mlflow")
+
+
+def _store_exists(tracking_uri: str) -> bool:
+    """Whether a local store is there (asking MLflow about a missing one would create it)."""
+    if tracking_uri.startswith("sqlite:///"):
+        return Path(tracking_uri[len("sqlite:///") - 1:]).is_file()
+    if tracking_uri.startswith("file:"):
+        return Path(tracking_uri[len("file:"):].removeprefix("//")).is_dir()
+    return True
+
+
+def _client(tracking_uri: str, argument: str):
+    from mlflow.tracking import MlflowClient
+
+    for name in ("alembic", "mlflow", "mlflow.store.db.utils"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    problem = check_tracking_server(tracking_uri)
+    if problem:
+        raise SpaTuneError(f"{argument}: MLflow tracking server {tracking_uri} unreachable: {problem}")
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
+def _search(call, argument: str):
+    """Run an MLflow query; its failure becomes a one-line error naming ``argument``."""
+    try:
+        return call()
+    except SpaTuneError:
+        raise
+    except Exception as err:
+        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise SpaTuneError(f"{argument}: MLflow query failed: {first_line}") from None

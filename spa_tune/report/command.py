@@ -1,0 +1,63 @@
+"""``spa-tune report``, and the same report written into an experiment folder when it finishes."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..errors import SpaTuneError
+from ..tracking.mlflow_runs import given_or_default_tracking_uri
+from .collect import Source, collect
+from .combine import build_report
+from .plots import PLOT_FILES, write_plots
+from .render import FORMATS, render, render_markdown
+
+REPORT_FILE = "report.md"
+
+
+def plot_folder(plot_dir: str | Path) -> Path:
+    """``--plot-dir`` as a folder that exists (created if needed)."""
+    folder = Path(plot_dir).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise SpaTuneError(f"--plot-dir: cannot create {folder}: {err.strerror or err}") from None
+    if not folder.is_dir():
+        raise SpaTuneError(f"--plot-dir: {folder} is not a folder")
+    return folder.resolve()
+
+
+def run_report(experiments: Sequence[str], fmt: str = "table", tracking_uri: str | None = None,
+               plot_dir: str | Path = ".") -> int:
+    """Print the report of ``experiments`` (folders or MLflow names) in ``fmt`` and write both plots.
+
+    Everything is checked before anything is written: the format, the plot folder, each experiment.
+    """
+    if fmt not in FORMATS:
+        raise SpaTuneError(f"--format: unknown format {fmt!r} (one of {', '.join(FORMATS)})")
+    folder = plot_folder(plot_dir)
+    uri = given_or_default_tracking_uri(tracking_uri)
+    report = build_report([collect(argument, uri) for argument in experiments])
+    try:
+        plots = {name: str(path) for name, path in write_plots(report, folder).items()}
+    except OSError as err:
+        raise SpaTuneError(f"--plot-dir: cannot write the plots into {folder}: {err.strerror or err}") from None
+    print(render(report, fmt, plots), flush=True)
+    if fmt in ("csv", "json"):  # stdout stays machine-readable
+        print(f"spa-tune: plots: {'  '.join(plots.values())}", file=sys.stderr, flush=True)
+    return 0
+
+
+def write_experiment_report(label: str, rows: list[dict], searched: Sequence[str], folder: Path) -> list[Path]:
+    """At an experiment's end: ``report.md`` and ``pareto_learned.png`` in its folder; the paths written.
+
+    ``pareto.png`` is drawn by the experiment itself (its front may use a search objective); the
+    Markdown links both plots, which sit beside it.
+    """
+    report = build_report([Source(label, rows, list(searched))])
+    learned = write_plots(report, folder, fronts=("learned",))[PLOT_FILES["learned"]]
+    links = {name: name for name in PLOT_FILES.values()}
+    markdown = folder / REPORT_FILE
+    markdown.write_text(render_markdown(report, links))
+    return [markdown, learned]

@@ -1,0 +1,104 @@
+"""The forms of a report: terminal table, CSV (the trial table), JSON, and Markdown (``report.md``)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..errors import SpaTuneError
+from .combine import Report
+from .results import format_table
+from .values import json_value
+
+FORMATS = ("table", "csv", "json", "markdown")
+FRONT_TITLES = {"remaining": "Pareto front: F1 against remaining %", "learned": "Pareto front: F1 against learned %"}
+PLOT_TITLES = {"pareto.png": "F1 against remaining %", "pareto_learned.png": "F1 against learned %"}
+
+
+def cell_text(value: Any) -> str:
+    """A cell as the tables show it: floats rounded as in ``format_table``, None empty."""
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e-2 and value else f"{value:.2f}"
+    return "" if value is None else str(value)
+
+
+def heading(report: Report) -> str:
+    """``N trials of A, B``."""
+    return f"{len(report.rows)} trials of {', '.join(report.labels)}"
+
+
+def front_title(report: Report, name: str) -> str:
+    """Title of the front ``name``, saying which trials it was taken over."""
+    completed = any(row.get("status") == "completed" for row in report.rows)
+    return f"{FRONT_TITLES[name]} ({'completed trials' if completed else 'all trials, none completed'})"
+
+
+def render_table(report: Report, plots: Mapping[str, str] | None = None) -> str:
+    """The trial table, both fronts and where the plots are, as plain text for a terminal."""
+    parts = [f"spa-tune report: {heading(report)}", format_table(report.rows, report.columns)]
+    for name in FRONT_TITLES:
+        front = report.fronts[name]
+        table = format_table(front, report.columns) if front else "(no trial has F1 and this size)"
+        parts.append(f"\n{front_title(report, name)}:\n{table}")
+    if plots:
+        parts.append("\nplots: " + "  ".join(plots.values()))
+    return "\n".join(parts)
+
+
+def render_csv(report: Report) -> str:
+    """The trial table as CSV (values unrounded)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=report.columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(report.rows)
+    return out.getvalue().rstrip("\n")
+
+
+def _records(rows: Sequence[dict], columns: Sequence[str]) -> list[dict]:
+    return [{c: json_value(row.get(c)) for c in columns} for row in rows]
+
+
+def render_json(report: Report) -> str:
+    """``{"trials": [...], "pareto_remaining": [...], "pareto_learned": [...]}``, rows with the table's columns."""
+    data = {"trials": _records(report.rows, report.columns)}
+    data.update({f"pareto_{name}": _records(report.fronts[name], report.columns) for name in FRONT_TITLES})
+    return json.dumps(data, indent=2)
+
+
+def markdown_table(rows: Sequence[dict], columns: Sequence[str]) -> str:
+    """A Markdown (GitHub) table; ``|`` in a cell is escaped."""
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+    body = [line([cell_text(row.get(c)) for c in columns]) for row in rows]
+    return "\n".join([line(list(columns)), line(["---"] * len(columns)), *body])
+
+
+def render_markdown(report: Report, plots: Mapping[str, str] | None = None) -> str:
+    """Headed sections: the trials, the front over remaining %, the front over learned %, the plots."""
+    parts = [f"# spa-tune report: {', '.join(report.labels)}", f"## Trials\n\n{len(report.rows)} trials.\n\n"
+             + markdown_table(report.rows, report.columns)]
+    for name in FRONT_TITLES:
+        front = report.fronts[name]
+        table = markdown_table(front, report.columns) if front else "No trial has F1 and this size."
+        parts.append(f"## {front_title(report, name)}\n\n{table}")
+    if plots:
+        links = [f"![{PLOT_TITLES.get(name, name)}]({path})" for name, path in plots.items()]
+        parts.append("## Plots\n\n" + "\n\n".join(links))
+    return "\n\n".join(parts) + "\n"
+
+
+def render(report: Report, fmt: str, plots: Mapping[str, str] | None = None) -> str:
+    """The report in ``fmt`` (table, csv, json or markdown)."""
+    if fmt == "table":
+        return render_table(report, plots)
+    if fmt == "csv":
+        return render_csv(report)
+    if fmt == "json":
+        return render_json(report)
+    if fmt == "markdown":
+        return render_markdown(report, plots)
+    raise SpaTuneError(f"--format: unknown format {fmt!r} (one of {', '.join(FORMATS)})")
