@@ -125,6 +125,34 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return serve_ui(args.experiment, host=args.host, port=args.port)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Print the trials and both Pareto fronts of experiments (folders or MLflow names); write the plots."""
+    from .report.command import run_report
+
+    return run_report(args.experiments, args.format, args.tracking_uri, args.plot_dir)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export a trial as a Hugging Face model folder, or a SPLoPA trial as an adapter file."""
+    from .export.commands import run_export
+
+    run_export(
+        args.run, Path(args.out).expanduser(), adapter_only=args.adapter_only, tracking_uri=args.tracking_uri,
+        check=args.check, max_eval_samples=args.max_eval_samples, latency_runs=args.latency_runs,
+    )
+    return 0
+
+
+def cmd_apply_adapter(args: argparse.Namespace) -> int:
+    """Rebuild a task model from a base model and a SPLoPA adapter file."""
+    from .export.commands import run_apply_adapter
+
+    if not Path(args.adapter).is_file():
+        raise SpaTuneError(f"{args.adapter}: no such adapter file")
+    run_apply_adapter(args.base, Path(args.adapter), Path(args.out).expanduser(), latency_runs=args.latency_runs)
+    return 0
+
+
 def _quiet_hub_retries() -> None:
     """A failed hub request ends in spa-tune's own one-line error; hide the library's retry chatter."""
     from huggingface_hub.utils import logging as hub_logging
@@ -150,7 +178,7 @@ def _sheet_arguments(parser: argparse.ArgumentParser, run: bool = True) -> None:
         parser.add_argument("--in-place", action="store_true", help="write back into the sheet itself (a backup is kept)")
 
 
-COMMANDS = ("train", "run", "validate", "resume", "ui", "data", "sheet")
+COMMANDS = ("train", "run", "validate", "resume", "ui", "report", "data", "sheet", "export", "apply-adapter")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -199,6 +227,31 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
     ui.add_argument("--port", type=int, default=5000)
     ui.set_defaults(func=cmd_ui)
+
+    report = sub.add_parser("report", help="trials and Pareto fronts of experiments, combined")
+    report.add_argument("experiments", nargs="+", metavar="EXPERIMENT",
+                        help="experiment folder (<storage_path>/<name>) or MLflow experiment name")
+    report.add_argument("--format", default="table", help="table (default), csv, json or markdown")
+    report.add_argument("--tracking-uri", help="store of MLflow names (default MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
+    report.add_argument("--plot-dir", default=".", help="folder for pareto.png and pareto_learned.png (default: here)")
+    report.set_defaults(func=cmd_report)
+
+    export = sub.add_parser("export", help="export a trial: Hugging Face model folder or SPLoPA adapter file")
+    export.add_argument("run", help="trial folder, checkpoint folder or MLflow run id")
+    export.add_argument("--out", required=True, help="new folder (model) or file (--adapter-only); never overwritten")
+    export.add_argument("--adapter-only", action="store_true", help="SPLoPA: write only the adapter (safetensors file)")
+    export.add_argument("--tracking-uri", help="MLflow store of a run id (default MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
+    export.add_argument("--check", action="store_true", help="score masked and exported model on the trial's eval set")
+    export.add_argument("--max-eval-samples", type=int, help="with --check: only the first N questions")
+    export.add_argument("--latency-runs", type=int, default=20, help="timed forward passes per model (0: no timing)")
+    export.set_defaults(func=cmd_export)
+
+    apply = sub.add_parser("apply-adapter", help="rebuild a task model from a base model and a SPLoPA adapter file")
+    apply.add_argument("base", help="base model: hub name, local folder or minilm")
+    apply.add_argument("adapter", help="adapter file written by spa-tune export --adapter-only")
+    apply.add_argument("--out", required=True, help="new model folder (never overwritten)")
+    apply.add_argument("--latency-runs", type=int, default=20, help="timed forward passes per model (0: no timing)")
+    apply.set_defaults(func=cmd_apply_adapter)
 
     data = sub.add_parser("data", help="data utilities")
     data_sub = data.add_subparsers(dest="data_command", required=True)

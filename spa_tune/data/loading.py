@@ -50,3 +50,11 @@ def load_squad(dataset: str | None, train_file: str | None, eval_file: str | Non
     train = _from_file(train_file) if train_file else _from_hub(dataset, HUB_SPLITS["train"])
     evaluation = _from_file(eval_file) if eval_file else _from_hub(dataset, HUB_SPLITS["eval"])
     return _head(train, max_train_samples), _head(evaluation, max_eval_samples)
+
+
+def load_eval_split(dataset: str | None, eval_file: str | None, max_eval_samples: int | None = None) -> Dataset:
+    """Only the evaluation examples: ``eval_file`` if given, else the hub's validation split."""
+    if not eval_file and not dataset:
+        raise SpaTuneError("dataset: give a hub dataset or an eval_file")
+    evaluation = _from_file(eval_file) if eval_file else _from_hub(dataset, HUB_SPLITS["eval"])
+    return _head(evaluation, max_eval_samples)

@@ -15,6 +15,8 @@ from ..config import TrialConfig
 from ..errors import SpaTuneError
 from ..spec.space import SpaceSpec
 from ..tracking.mlflow_runs import (
+    EXPERIMENT_DIR_TAG,
+    TUNE_PATH_TAG,
     ExperimentRuns,
     absolute_tracking_uri,
     check_tracking_server,
@@ -84,7 +86,11 @@ def open_tracking(spec: SpaceSpec, folder: Path) -> ExperimentRuns:
     uri = absolute_tracking_uri(spec.mlflow.tracking_uri) if spec.mlflow.tracking_uri else default_tracking_uri(folder)
     artifacts = (folder / "mlartifacts").as_uri() if is_local_store(uri) else None
     try:
-        return start_parent_run(uri, spec.mlflow.experiment_name or spec.name, spec.name, parent_params(spec), artifacts)
+        runs = start_parent_run(uri, spec.mlflow.experiment_name or spec.name, spec.name, parent_params(spec), artifacts)
+        # where the experiment's files and trials are: `spa-tune export RUN_ID` finds a trial's checkpoints
+        runs.client().set_tag(runs.parent_run_id, EXPERIMENT_DIR_TAG, str(folder))
+        runs.client().set_tag(runs.parent_run_id, TUNE_PATH_TAG, tune_experiment_path(spec, folder))
+        return runs
     except Exception as err:  # an unreachable server or a bad URI must fail before Ray starts
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise SpaTuneError(f"mlflow.tracking_uri {uri}: {first_line}") from None

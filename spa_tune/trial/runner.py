@@ -157,7 +157,7 @@ def run_trial(
         _write_log(output_dir, metrics, model)
         checkpoint = save_checkpoint(
             checkpoints / f"checkpoint_{step:06d}", model, optimizer, scheduler, step, cfg.model_dump(),
-            files=(output_dir / METRICS_LOG,),
+            extra={"threshold": threshold, "em": metrics["em"], "f1": metrics["f1"]}, files=(output_dir / METRICS_LOG,),
         )
         prune_old_checkpoints(checkpoints, cfg.keep_checkpoints)
         bar.set_postfix(f1=f"{metrics['f1']:.1f}", remaining=f"{metrics['remaining_pct']:.1f}%")

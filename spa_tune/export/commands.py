@@ -1,0 +1,167 @@
+"""`spa-tune export` and `spa-tune apply-adapter`: write the artefacts and print what they cost and gain."""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import SpaTuneError
+from ..model.counting import count_weights
+from ..model.loading import load_qa_model, load_tokenizer
+from .adapter import adapter_size, apply_adapter, read_adapter, save_adapter
+from .check import score_models
+from .fold import fold_masks
+from .latency import latency_inputs, measure_latency
+from .package import SavedModel, load_exported, parameter_count, refuse_existing, save_model_folder, weights_bytes
+from ..trial.setup import quiet_library_progress_bars
+from .source import TrainedTrial, find_checkpoint, load_trained
+
+SUMMARY_FILE = "export.json"
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stdout, flush=True)
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.2f} MB" if size >= 1e5 else f"{size / 1e3:.1f} kB"
+
+
+def dense_file_bytes(model: nn.Module) -> int:
+    """Size of ``model`` saved as a standard folder (written to a temporary folder and measured)."""
+    with tempfile.TemporaryDirectory(prefix="spa-tune-dense-") as tmp:
+        model.save_pretrained(tmp)
+        return weights_bytes(Path(tmp))
+
+
+def compare_latency(dense: nn.Module, exported: nn.Module, runs: int) -> dict:
+    """Latency of the dense and the exported model on the same inputs, and their ratio."""
+    inputs = latency_inputs(dense.config)
+    times = measure_latency({"dense": dense, "exported": exported}, inputs, runs=runs)
+    result = {
+        "dense_ms": times["dense"], "exported_ms": times["exported"], "speedup": times["dense"] / times["exported"],
+        "sequence_length": int(inputs["input_ids"].shape[1]), "runs": runs, "threads": torch.get_num_threads(),
+    }
+    _say(f"  latency (CPU, batch 1, sequence {result['sequence_length']}, median of {runs} interleaved runs, "
+         f"{result['threads']} threads): "
+         f"dense {result['dense_ms']:.1f} ms, exported {result['exported_ms']:.1f} ms, "
+         f"ratio {result['speedup']:.2f}x")
+    return result
+
+
+def describe_trial(trained: TrainedTrial) -> str:
+    """One line naming the checkpoint and the trial's method."""
+    cfg = trained.cfg
+    method = cfg.method if cfg.method == "dense" else f"{cfg.method}, {cfg.pruning_method}, {cfg.mask_structure}"
+    return f"{trained.checkpoint} ({method}, step {trained.step}, threshold {trained.threshold:.3g})"
+
+
+def trial_summary(trained: TrainedTrial) -> dict:
+    """What an artefact records about the trial it came from."""
+    return {
+        "checkpoint": str(trained.checkpoint), "step": trained.step, "threshold": trained.threshold,
+        "em": trained.em, "f1": trained.f1, "config": trained.cfg.model_dump(),
+    }
+
+
+def export_model(trained: TrainedTrial, out: Path, check: bool, max_eval_samples: int | None, latency_runs: int) -> dict:
+    """Fold the trial's masks, remove dead heads and neurons, save a Hugging Face folder, measure it."""
+    accounting = count_weights(trained.model, trained.cfg.method)
+    masked_scores = score_models({"masked": trained.model}, trained.cfg, max_eval_samples)["masked"] if check else None
+    dense = fold_masks(trained.model)  # the trial's architecture, pruned weights stored as zeros
+    before, dense_bytes = parameter_count(dense), dense_file_bytes(dense)
+    saved = save_model_folder(copy.deepcopy(dense), out, load_tokenizer(trained.cfg.tokenizer or trained.cfg.model))
+    exported = load_exported(out)
+    after, saved_bytes = parameter_count(exported), weights_bytes(out)
+    _say(f"  {saved.layout.describe()}")
+    _say(f"  encoder weights remaining: {accounting.remaining_pct:.2f} % of {accounting.encoder_params:,}")
+    _say(f"  parameters: dense {before:,} -> exported {after:,} ({100 * after / before:.1f} %)")
+    _say(f"  weight files: dense {_mb(dense_bytes)} -> exported {_mb(saved_bytes)}")
+    summary = {
+        "trial": trial_summary(trained), "layout": {"heads": saved.layout.heads, "neurons": saved.layout.neurons},
+        "parameters": {"dense": before, "exported": after}, "weights_bytes": {"dense": dense_bytes, "exported": saved_bytes},
+        "remaining_pct": accounting.remaining_pct,
+    }
+    if latency_runs:
+        summary["latency"] = compare_latency(dense, exported, latency_runs)
+    if masked_scores is not None:
+        summary["check"] = check_scores(masked_scores, score_models({"exported": exported}, trained.cfg, max_eval_samples)["exported"])
+    finish(saved, summary)
+    return summary
+
+
+def check_scores(masked: dict, exported: dict, tolerance: float = 0.1) -> dict:
+    """Print masked and exported EM/F1; more than ``tolerance`` apart is an error."""
+    _say(f"  EM/F1 on the trial's evaluation set: masked {masked['em']:.2f}/{masked['f1']:.2f}, "
+         f"exported {exported['em']:.2f}/{exported['f1']:.2f}")
+    result = {"masked": {k: masked[k] for k in ("em", "f1")}, "exported": {k: exported[k] for k in ("em", "f1")},
+              "same_predictions": masked["predictions"] == exported["predictions"]}
+    if abs(masked["em"] - exported["em"]) > tolerance or abs(masked["f1"] - exported["f1"]) > tolerance:
+        raise SpaTuneError(f"--check: the exported model scores EM/F1 {exported['em']:.2f}/{exported['f1']:.2f}, "
+                           f"the masked model {masked['em']:.2f}/{masked['f1']:.2f}")
+    return result
+
+
+def finish(saved: SavedModel, summary: dict) -> None:
+    """Write ``export.json`` beside the weights and say how to load the folder."""
+    (saved.folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str))
+    _say(f"  saved: {saved.folder}  (load: {saved.load_hint()})")
+
+
+def export_adapter(trained: TrainedTrial, out: Path) -> dict:
+    """Write a SPLoPA trial's adapter file and account for its size."""
+    accounting = count_weights(trained.model, trained.cfg.method)
+    size = save_adapter(trained.model, trained.cfg.model, out, trial_summary(trained))
+    if size.learned != accounting.learned_params:
+        raise RuntimeError(f"adapter holds {size.learned} learned parameters, the trial counts {accounting.learned_params}")
+    dense = parameter_count(load_qa_model(trained.cfg.model))
+    _say(size.describe())
+    _say(f"  learned parameters of the trial: {accounting.learned_params:,} ({accounting.learned_pct:.3f} % of "
+         f"{accounting.encoder_params:,} encoder weights); the dense model has {dense:,} parameters")
+    _say(f"  saved: {out} ({_mb(size.file_bytes)}); rebuild the task model with "
+         f"`spa-tune apply-adapter {trained.cfg.model} {out} --out DIR`")
+    return {"file_bytes": size.file_bytes, "learned_params": size.learned, "dense_params": dense}
+
+
+def run_export(run: str, out: Path, adapter_only: bool = False, tracking_uri: str | None = None, check: bool = False,
+               max_eval_samples: int | None = None, latency_runs: int = 20) -> dict:
+    """`spa-tune export`: a Hugging Face model folder, or with ``adapter_only`` a SPLoPA adapter file."""
+    refuse_existing(out, "file" if adapter_only else "folder")
+    quiet_library_progress_bars()
+    checkpoint = find_checkpoint(run, tracking_uri)
+    trained = load_trained(checkpoint)
+    _say(f"spa-tune export: {describe_trial(trained)}")
+    if adapter_only:
+        if trained.cfg.method != "splopa":
+            raise SpaTuneError(f"--adapter-only: {run} is a {trained.cfg.method} trial; only SPLoPA trials have an adapter")
+        return export_adapter(trained, out)
+    return export_model(trained, out, check, max_eval_samples, latency_runs)
+
+
+def run_apply_adapter(base: str, adapter: Path, out: Path, latency_runs: int = 20) -> dict:
+    """`spa-tune apply-adapter`: the full task model from a base model and an adapter file."""
+    refuse_existing(out)
+    quiet_library_progress_bars()
+    tensors, meta = read_adapter(adapter)
+    size = adapter_size(adapter)
+    model = load_qa_model(base)
+    dense = copy.deepcopy(model).eval()
+    apply_adapter(model, tensors, meta, str(adapter))
+    _say(f"spa-tune apply-adapter: {adapter} ({_mb(size.file_bytes)}, {size.learned:,} learned parameters) on {base}")
+    saved = save_model_folder(model, out, load_tokenizer(base))
+    exported = load_exported(out)
+    before, after = parameter_count(dense), parameter_count(exported)
+    _say(f"  {saved.layout.describe()}")
+    _say(f"  parameters: dense {before:,} -> task model {after:,} ({100 * after / before:.1f} %)")
+    summary = {"adapter": str(adapter), "base": base, "trial": meta.get("trial"),
+               "parameters": {"dense": before, "exported": after}, "weights_bytes": {"exported": weights_bytes(out)}}
+    if latency_runs:
+        summary["latency"] = compare_latency(dense, exported, latency_runs)
+    finish(saved, summary)
+    return summary
