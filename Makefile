@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/masked_layers.py
 	$(BIN)/python bench/tune_overhead.py
 	$(BIN)/python bench/asha_saving.py
+	$(BIN)/python bench/export_speedup.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
