@@ -136,6 +136,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Export a trial as a Hugging Face model folder, or a SPLoPA trial as an adapter file."""
     from .export.commands import run_export
 
+    if args.latency_runs < 0:
+        raise SpaTuneError(f"--latency-runs: {args.latency_runs} must be 0 (no timing) or more")
+    if args.max_eval_samples is not None and (args.max_eval_samples < 1 or not args.check):
+        raise SpaTuneError("--max-eval-samples: a number of questions of at least 1, used only with --check")
     run_export(
         args.run, Path(args.out).expanduser(), adapter_only=args.adapter_only, tracking_uri=args.tracking_uri,
         check=args.check, max_eval_samples=args.max_eval_samples, latency_runs=args.latency_runs,
@@ -149,6 +153,8 @@ def cmd_apply_adapter(args: argparse.Namespace) -> int:
 
     if not Path(args.adapter).is_file():
         raise SpaTuneError(f"{args.adapter}: no such adapter file")
+    if args.latency_runs < 0:
+        raise SpaTuneError(f"--latency-runs: {args.latency_runs} must be 0 (no timing) or more")
     run_apply_adapter(args.base, Path(args.adapter), Path(args.out).expanduser(), latency_runs=args.latency_runs)
     return 0
 

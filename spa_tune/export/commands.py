@@ -12,14 +12,16 @@ import torch
 from torch import nn
 
 from ..errors import SpaTuneError
-from ..model.counting import count_weights
+from ..model.counting import count_weights, is_added_parameter
 from ..model.loading import load_qa_model, load_tokenizer
+from ..trial.setup import quiet_library_progress_bars
 from .adapter import adapter_size, apply_adapter, read_adapter, save_adapter
 from .check import score_models
 from .fold import fold_masks
 from .latency import latency_inputs, measure_latency
-from .package import SavedModel, load_exported, parameter_count, refuse_existing, save_model_folder, weights_bytes
-from ..trial.setup import quiet_library_progress_bars
+from .package import (
+    SavedModel, load_exported, parameter_count, refuse_existing, save_model_folder, weights_bytes, written_atomically,
+)
 from .source import TrainedTrial, find_checkpoint, load_trained
 
 SUMMARY_FILE = "export.json"
@@ -70,7 +72,9 @@ def trial_summary(trained: TrainedTrial) -> dict:
     }
 
 
-def export_model(trained: TrainedTrial, out: Path, check: bool, max_eval_samples: int | None, latency_runs: int) -> dict:
+def export_model(
+    trained: TrainedTrial, out: Path, check: bool, max_eval_samples: int | None, latency_runs: int
+) -> tuple[SavedModel, dict]:
     """Fold the trial's masks, remove dead heads and neurons, save a Hugging Face folder, measure it."""
     accounting = count_weights(trained.model, trained.cfg.method)
     masked_scores = score_models({"masked": trained.model}, trained.cfg, max_eval_samples)["masked"] if check else None
@@ -92,8 +96,8 @@ def export_model(trained: TrainedTrial, out: Path, check: bool, max_eval_samples
         summary["latency"] = compare_latency(dense, exported, latency_runs)
     if masked_scores is not None:
         summary["check"] = check_scores(masked_scores, score_models({"exported": exported}, trained.cfg, max_eval_samples)["exported"])
-    finish(saved, summary)
-    return summary
+    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str))
+    return saved, summary
 
 
 def check_scores(masked: dict, exported: dict, tolerance: float = 0.1) -> dict:
@@ -108,24 +112,21 @@ def check_scores(masked: dict, exported: dict, tolerance: float = 0.1) -> dict:
     return result
 
 
-def finish(saved: SavedModel, summary: dict) -> None:
-    """Write ``export.json`` beside the weights and say how to load the folder."""
-    (saved.folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str))
-    _say(f"  saved: {saved.folder}  (load: {saved.load_hint()})")
+def say_saved(saved: SavedModel, out: Path) -> None:
+    """Say where the folder is and how to load it."""
+    _say(f"  saved: {out}  (load: {saved.load_hint(out)})")
 
 
 def export_adapter(trained: TrainedTrial, out: Path) -> dict:
     """Write a SPLoPA trial's adapter file and account for its size."""
     accounting = count_weights(trained.model, trained.cfg.method)
     size = save_adapter(trained.model, trained.cfg.model, out, trial_summary(trained))
-    if size.learned != accounting.learned_params:
+    if size.learned != accounting.learned_params:  # the file is removed again (written_atomically)
         raise RuntimeError(f"adapter holds {size.learned} learned parameters, the trial counts {accounting.learned_params}")
-    dense = parameter_count(load_qa_model(trained.cfg.model))
+    dense = sum(p.numel() for n, p in trained.model.named_parameters() if not is_added_parameter(n))
     _say(size.describe())
     _say(f"  learned parameters of the trial: {accounting.learned_params:,} ({accounting.learned_pct:.3f} % of "
          f"{accounting.encoder_params:,} encoder weights); the dense model has {dense:,} parameters")
-    _say(f"  saved: {out} ({_mb(size.file_bytes)}); rebuild the task model with "
-         f"`spa-tune apply-adapter {trained.cfg.model} {out} --out DIR`")
     return {"file_bytes": size.file_bytes, "learned_params": size.learned, "dense_params": dense}
 
 
@@ -140,8 +141,15 @@ def run_export(run: str, out: Path, adapter_only: bool = False, tracking_uri: st
     if adapter_only:
         if trained.cfg.method != "splopa":
             raise SpaTuneError(f"--adapter-only: {run} is a {trained.cfg.method} trial; only SPLoPA trials have an adapter")
-        return export_adapter(trained, out)
-    return export_model(trained, out, check, max_eval_samples, latency_runs)
+        with written_atomically(out) as target:
+            summary = export_adapter(trained, target)
+        _say(f"  saved: {out} ({_mb(summary['file_bytes'])}); rebuild the task model with "
+             f"`spa-tune apply-adapter {trained.cfg.model} {out} --out DIR`")
+        return summary
+    with written_atomically(out) as target:  # a failed --check or an interruption leaves no half folder
+        saved, summary = export_model(trained, target, check, max_eval_samples, latency_runs)
+    say_saved(saved, out)
+    return summary
 
 
 def run_apply_adapter(base: str, adapter: Path, out: Path, latency_runs: int = 20) -> dict:
@@ -154,14 +162,22 @@ def run_apply_adapter(base: str, adapter: Path, out: Path, latency_runs: int = 2
     dense = copy.deepcopy(model).eval()
     apply_adapter(model, tensors, meta, str(adapter))
     _say(f"spa-tune apply-adapter: {adapter} ({_mb(size.file_bytes)}, {size.learned:,} learned parameters) on {base}")
-    saved = save_model_folder(model, out, load_tokenizer(base))
+    with written_atomically(out) as target:
+        saved, summary = save_task_model(model, dense, target, load_tokenizer(base), latency_runs)
+        summary.update(adapter=str(adapter), base=base, trial=meta.get("trial"))
+        (target / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str))
+    say_saved(saved, out)
+    return summary
+
+
+def save_task_model(model: nn.Module, dense: nn.Module, out: Path, tokenizer, latency_runs: int) -> tuple[SavedModel, dict]:
+    """Save a folded task model, print its layout and size against ``dense``, time both."""
+    saved = save_model_folder(model, out, tokenizer)
     exported = load_exported(out)
     before, after = parameter_count(dense), parameter_count(exported)
     _say(f"  {saved.layout.describe()}")
     _say(f"  parameters: dense {before:,} -> task model {after:,} ({100 * after / before:.1f} %)")
-    summary = {"adapter": str(adapter), "base": base, "trial": meta.get("trial"),
-               "parameters": {"dense": before, "exported": after}, "weights_bytes": {"exported": weights_bytes(out)}}
+    summary = {"parameters": {"dense": before, "exported": after}, "weights_bytes": {"exported": weights_bytes(out)}}
     if latency_runs:
         summary["latency"] = compare_latency(dense, exported, latency_runs)
-    finish(saved, summary)
-    return summary
+    return saved, summary

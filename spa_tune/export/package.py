@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,10 +29,10 @@ class SavedModel:
         """Whether loading needs ``trust_remote_code=True`` (layers of different sizes)."""
         return isinstance(self.model, PrunedBertForQuestionAnswering)
 
-    def load_hint(self) -> str:
-        """How to load the folder with plain transformers."""
+    def load_hint(self, folder: Path) -> str:
+        """How to load the model, saved at ``folder``, with plain transformers."""
         extra = ", trust_remote_code=True" if self.needs_remote_code else ""
-        return f'AutoModelForQuestionAnswering.from_pretrained("{self.folder}"{extra})'
+        return f'AutoModelForQuestionAnswering.from_pretrained("{folder}"{extra})'
 
 
 def parameter_count(model: nn.Module) -> int:
@@ -42,11 +46,34 @@ def weights_bytes(folder: Path) -> int:
 
 
 def refuse_existing(out: Path, what: str = "folder") -> None:
-    """An export never overwrites: an existing file or non-empty folder at ``out`` is an error."""
-    if out.is_file() or (out.is_dir() and any(out.iterdir())):
+    """An export never overwrites: an existing file, or a non-empty folder (for a folder), is an error."""
+    taken = out.exists() if what == "file" else (out.exists() and (not out.is_dir() or any(out.iterdir())))
+    if taken:
         raise SpaTuneError(f"--out: {out} exists; an export never overwrites, pick a new {what}")
-    if out.exists() and not out.is_dir():
-        raise SpaTuneError(f"--out: {out} exists and is not a {what}")
+    if what == "file" and not out.parent.is_dir():
+        raise SpaTuneError(f"--out: folder {out.parent} does not exist")
+
+
+@contextlib.contextmanager
+def written_atomically(out: Path) -> Iterator[Path]:
+    """Yield ``<out>.partial`` to write into; on success it becomes ``out``, on failure it goes."""
+    partial = out.with_name(out.name + ".partial")
+    _remove(partial)
+    try:
+        yield partial
+    except BaseException:
+        _remove(partial)
+        raise
+    if out.is_dir():  # an empty folder the user made for the export
+        out.rmdir()
+    os.replace(partial, out)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
 
 
 def save_model_folder(model: nn.Module, out: Path, tokenizer=None) -> SavedModel:

@@ -47,6 +47,8 @@ class PrunedBertForQuestionAnswering(BertForQuestionAnswering):
         hidden = config.hidden_size
         for layer, heads, width in zip(self.bert.encoder.layer, config.layer_heads, config.layer_intermediate_sizes):
             attention = layer.attention
+            attention.self.num_attention_heads = heads  # read by older transformers' reshapes
+            attention.self.all_head_size = heads * head_size
             if heads == 0:
                 attention.self = NoHeads()
             else:

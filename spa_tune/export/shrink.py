@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from transformers import BertForQuestionAnswering
 from transformers.activations import ACT2FN
 
 from .fold import plain_linear
@@ -95,6 +96,11 @@ def shrink_model(model: nn.Module) -> tuple[nn.Module, Layout]:
     removed it is returned as it is (a standard BERT model).
     """
     config = model.config
+    if type(model) is not BertForQuestionAnswering:  # other encoders are saved folded, at full size
+        layers = config.num_hidden_layers
+        full = Layout([config.num_attention_heads] * layers, [config.intermediate_size] * layers,
+                      config.num_attention_heads, config.intermediate_size)
+        return model, full
     if not isinstance(activation := config.hidden_act, str):
         raise ValueError("only models with a named activation function can be shrunk")
     heads, neurons = [], []

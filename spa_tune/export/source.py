@@ -16,7 +16,7 @@ from ..errors import SpaTuneError
 from ..model.inject import prepare_model
 from ..model.loading import load_qa_model
 from ..pruning.control import apply_threshold
-from ..tracking.mlflow_runs import TUNE_PATH_TAG, given_or_default_tracking_uri
+from ..tracking.mlflow_runs import TUNE_PATH_TAG, check_tracking_server, given_or_default_tracking_uri, sqlite_file
 from ..trial.checkpoint import CONFIG_FILE, STATE_FILE, is_checkpoint
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -48,9 +48,12 @@ def trial_dir_of_run(run_id: str, tracking_uri: str) -> Path:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    store = tracking_uri.removeprefix("sqlite:///")
-    if tracking_uri.startswith("sqlite:///") and not Path(store).is_file():
+    store = sqlite_file(tracking_uri)
+    if store is not None and not store.is_file():
         raise SpaTuneError(f"{run_id}: no MLflow store at {store} (give --tracking-uri)")
+    unreachable = check_tracking_server(tracking_uri)
+    if unreachable:
+        raise SpaTuneError(f"{run_id}: MLflow server {tracking_uri} does not answer ({unreachable})")
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     client = MlflowClient(tracking_uri=tracking_uri)
     try:
@@ -63,8 +66,8 @@ def trial_dir_of_run(run_id: str, tracking_uri: str) -> Path:
     if parent is None or not trial_id:
         raise SpaTuneError(f"{run_id}: not the run of a spa-tune trial (no trial_id tag or parent run)")
     tune_path = parent.data.tags.get(TUNE_PATH_TAG)
-    if tune_path is None and tracking_uri.startswith("sqlite:///"):
-        tune_path = str(Path(tracking_uri[len("sqlite:///"):]).parent)  # the default store lives in the experiment
+    if tune_path is None and store is not None:
+        tune_path = str(store.parent)  # an experiment's default store lives in its folder
     if tune_path is None:
         raise SpaTuneError(f"{run_id}: its experiment does not say where its trials are; pass the trial folder instead")
     if "://" in tune_path and not tune_path.startswith("file://"):
@@ -87,14 +90,22 @@ def find_checkpoint(run: str, tracking_uri: str | None = None) -> Path:
     raise SpaTuneError(f"{run}: not a trial folder, a checkpoint folder or an MLflow run id")
 
 
-def checkpoint_threshold(checkpoint: Path, state: dict) -> float:
-    """The mask threshold at the checkpoint's step (stored with it, or in its copy of the metrics log)."""
+def checkpoint_threshold(checkpoint: Path, state: dict, cfg: TrialConfig) -> float:
+    """The mask threshold at the checkpoint's step (stored with it, or in its copy of the metrics log).
+
+    Dense and L0 trials do not use one (1.0 is returned).
+    """
     if "threshold" in state.get("extra", {}):
         return float(state["extra"]["threshold"])
+    if not cfg.masked or cfg.pruning_method == "l0":
+        return 1.0
     log = checkpoint / "metrics.jsonl"
     if log.is_file():
-        for line in reversed(log.read_text().splitlines()):
-            entry = json.loads(line)
+        for number, line in reversed(list(enumerate(log.read_text().splitlines(), 1))):
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                raise SpaTuneError(f"{log}: line {number} is not JSON") from None
             if entry.get("step") == state["step"] and "threshold" in entry:
                 return float(entry["threshold"])
     raise SpaTuneError(f"{checkpoint}: the checkpoint does not record its mask threshold")
@@ -108,9 +119,13 @@ def load_trained(checkpoint: Path) -> TrainedTrial:
         raise SpaTuneError(f"{checkpoint / CONFIG_FILE}: unreadable trial config ({err})") from None
     cfg = validate_trial_config(values, str(checkpoint / CONFIG_FILE))
     model = prepare_model(load_qa_model(cfg.model), cfg)
-    state = torch.load(checkpoint / STATE_FILE, map_location="cpu", weights_only=False)
-    model.load_state_dict(state["model"])
-    threshold = checkpoint_threshold(checkpoint, state)
+    try:  # spa-tune's own checkpoint format (model, optimiser and RNG states)
+        state = torch.load(checkpoint / STATE_FILE, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+    except Exception as err:  # a truncated file, another model's weights, ...
+        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise SpaTuneError(f"{checkpoint / STATE_FILE}: cannot load the trial's model ({first_line})") from None
+    threshold = checkpoint_threshold(checkpoint, state, cfg)
     apply_threshold(model, threshold, cfg.global_topk)
     extra = state.get("extra", {})
     return TrainedTrial(model.eval(), cfg, state["step"], threshold, checkpoint, extra.get("em"), extra.get("f1"))

@@ -4,7 +4,8 @@ With ``mask_structure: heads_neurons`` a "block" is what an exported model can d
 query, key and value (``head_dim`` rows), the same head's columns of the attention output, one
 row of the intermediate layer and the same neuron's column of the output layer. The four matrices
 of a layer's attention share one score per head, the two feed-forward matrices one score per
-neuron, so a head or neuron is kept or pruned as a whole.
+neuron, so a head or neuron is kept or pruned as a whole. (With ``l0`` each matrix draws its own
+gate noise while training; the evaluation masks, which an export uses, are tied exactly.)
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import yaml
 
 from ..errors import SpaTuneError
 from ..experiment.folder import SPACE_FILE, STATE_FILE
-from ..tracking.mlflow_runs import check_tracking_server
+from ..tracking.mlflow_runs import check_tracking_server, sqlite_file
 from .results import RESULT_METRICS, SHEET_COLUMNS
 from .runs import child_runs, rows_from_runs
 from .values import parse_value
@@ -124,8 +124,8 @@ def name_source(name: str, tracking_uri: str) -> Source | None:
 
 def _store_exists(tracking_uri: str) -> bool:
     """Whether a local store is there (asking MLflow about a missing one would create it)."""
-    if tracking_uri.startswith("sqlite:///"):
-        return Path(tracking_uri[len("sqlite:///") - 1:]).is_file()
+    if sqlite_file(tracking_uri) is not None:
+        return sqlite_file(tracking_uri).is_file()
     if tracking_uri.startswith("file:"):
         return Path(tracking_uri[len("file:"):].removeprefix("//")).is_dir()
     return True

@@ -36,9 +36,9 @@ def run_report(experiments: Sequence[str], fmt: str = "table", tracking_uri: str
     """
     if fmt not in FORMATS:
         raise SpaTuneError(f"--format: unknown format {fmt!r} (one of {', '.join(FORMATS)})")
-    folder = plot_folder(plot_dir)
     uri = given_or_default_tracking_uri(tracking_uri)
     report = build_report([collect(argument, uri) for argument in experiments])
+    folder = plot_folder(plot_dir)  # created only once every experiment was found
     try:
         plots = {name: str(path) for name, path in write_plots(report, folder).items()}
     except OSError as err:

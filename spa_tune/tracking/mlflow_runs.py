@@ -71,6 +71,11 @@ def given_or_default_tracking_uri(given: str | None) -> str:
     return absolute_tracking_uri(given or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db")
 
 
+def sqlite_file(tracking_uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (None for other stores)."""
+    return Path(tracking_uri[len("sqlite:///"):]) if tracking_uri.startswith("sqlite:///") else None
+
+
 def is_local_store(tracking_uri: str) -> bool:
     """Whether the URI is a file or SQLite store (artifacts then live beside it)."""
     return tracking_uri.startswith(("sqlite:", "file:")) or "://" not in tracking_uri

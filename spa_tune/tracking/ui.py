@@ -19,7 +19,8 @@ def serve_ui(experiment: str, host: str = "127.0.0.1", port: int = 5000) -> int:
     """Start ``mlflow ui`` on the experiment's local store and wait; print where it is."""
     folder, spec, runs = load_experiment(experiment)
     if not is_local_store(runs.tracking_uri):
-        print(f"experiment {spec.name} logs to the tracking server {runs.tracking_uri}: open it in a browser")
+        page = f"{runs.tracking_uri.rstrip('/')}/{experiment_page(runs.experiment_id)}"
+        print(f"experiment {spec.name} logs to the tracking server {runs.tracking_uri}: open {page}")
         return 0
     url = f"http://{host}:{port}/{experiment_page(runs.experiment_id)}"
     print(f"MLflow UI for {folder} at {url} (Ctrl-C stops it)", flush=True)

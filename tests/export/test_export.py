@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -13,7 +14,8 @@ import torch
 
 from spa_tune.cli import main
 from spa_tune.export.commands import SUMMARY_FILE, run_export
-from spa_tune.export.package import load_exported
+from spa_tune.export.package import load_exported, written_atomically
+from spa_tune.export.source import load_trained, newest_checkpoint
 
 LOADER = textwrap.dedent("""
     import sys
@@ -92,14 +94,44 @@ def test_a_dense_trial_exports_a_standard_bert(trained, tmp_path):
         (["export", "{blocks}", "--out", "{tmp}/taken"], "never overwrites"),
         (["export", "0123456789abcdef0123456789abcdef", "--out", "{tmp}/x", "--tracking-uri", "sqlite:///{tmp}/m.db"],
          "no MLflow store at"),
+        (["export", "{blocks}", "--out", "{tmp}/x", "--latency-runs", "-1"], "--latency-runs: -1 must be 0"),
+        (["export", "{blocks}", "--out", "{tmp}/x", "--max-eval-samples", "5"], "used only with --check"),
+        (["export", "{splopa}", "--out", "{tmp}/no/such/dir/x", "--adapter-only"], "does not exist"),
+        (["export", "{splopa}", "--out", "{tmp}/taken", "--adapter-only"], "never overwrites"),
+        (["export", "{broken}", "--out", "{tmp}/x"], "cannot load the trial's model"),
     ],
 )
 def test_bad_export_requests_are_one_line_errors(trained, tmp_path, capsys, args, fragment):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "keep.txt").write_text("mine")
-    filled = [a.format(tmp=tmp_path, blocks=trained["blocks"]) for a in args]
+    broken = tmp_path / "broken"
+    shutil.copytree(newest_checkpoint(trained["blocks"]), broken)
+    (broken / "trial_state.pt").write_bytes(b"truncated")
+    filled = [a.format(tmp=tmp_path, blocks=trained["blocks"], splopa=trained["splopa"], broken=broken) for a in args]
     assert main(filled) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and fragment in err, err
-    assert not (tmp_path / "x").exists()
+    assert not (tmp_path / "x").exists() and not (tmp_path / "x.partial").exists()
     assert (tmp_path / "taken" / "keep.txt").read_text() == "mine"
+
+
+def test_a_checkpoint_without_a_stored_threshold_takes_it_from_its_metrics_log(trained, tmp_path):
+    old = tmp_path / "old-checkpoint"
+    shutil.copytree(newest_checkpoint(trained["blocks"]), old)
+    state = torch.load(old / "trial_state.pt", weights_only=False)
+    stored = state["extra"].pop("threshold")
+    torch.save(state, old / "trial_state.pt")  # as written before checkpoints recorded it
+    assert load_trained(old).threshold == pytest.approx(stored) == 0.3
+
+
+def test_a_failed_export_leaves_nothing_behind(tmp_path):
+    out = tmp_path / "model"
+    with pytest.raises(RuntimeError), written_atomically(out) as target:
+        target.mkdir()
+        (target / "model.safetensors").write_bytes(b"half")
+        raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []
+    with written_atomically(out) as target:
+        target.mkdir()
+        (target / "config.json").write_text("{}")
+    assert (out / "config.json").is_file() and not (tmp_path / "model.partial").exists()
