@@ -9,3 +9,9 @@ class SpaTuneError(Exception):
     """
 
     exit_code = 2
+
+
+class TrainingDiverged(SpaTuneError):
+    """A trial's loss stopped being a finite number; the trial fails (a retry starts from its last checkpoint)."""
+
+    exit_code = 1

@@ -45,6 +45,17 @@ def save_checkpoint(
     tmp = directory.with_name(directory.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    try:
+        _write_checkpoint(tmp, model, optimizer, scheduler, step, config, extra, files)
+    except BaseException:  # a full disk or a kill: the half-written folder goes, older checkpoints stay
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(directory, ignore_errors=True)
+    tmp.rename(directory)
+    return directory
+
+
+def _write_checkpoint(tmp: Path, model, optimizer, scheduler, step: int, config: dict, extra: dict | None, files) -> None:
     torch.save(
         {
             "model": model.state_dict(),
@@ -60,9 +71,6 @@ def save_checkpoint(
     for file in files:
         if Path(file).is_file():
             shutil.copy2(file, tmp / Path(file).name)
-    shutil.rmtree(directory, ignore_errors=True)
-    tmp.rename(directory)
-    return directory
 
 
 # Keys that may change when a run is resumed: they do not affect what is trained.

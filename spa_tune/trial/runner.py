@@ -7,6 +7,7 @@ trainable wraps exactly this. Resuming from a checkpoint continues the run as if
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import sys
 import time
@@ -19,6 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..config import TrialConfig, validate_trial_config
+from ..errors import TrainingDiverged
 from ..data.features import LABEL_COLUMNS, MODEL_COLUMNS
 from ..model.counting import count_weights
 from ..pruning.control import all_mask_scores, apply_threshold, eval_block_masks
@@ -66,6 +68,15 @@ def training_loss(setup: TrialSetup, batch: dict, threshold: float) -> torch.Ten
         reg = regularization(all_mask_scores(setup.model), cfg.regularization)
         lam = lambda_at(threshold, cfg.final_threshold, cfg.final_lambda)
     return combine_losses(out.loss, distil, cfg.alpha_ce, cfg.alpha_distil, reg, lam)
+
+
+def check_finite(loss: torch.Tensor, step: int) -> None:
+    """Stop a trial whose loss is NaN or infinite, before the update spoils its weights."""
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        raise TrainingDiverged(
+            f"loss is {value} at step {step}: training diverged (try a lower learning_rate or final_lambda)"
+        )
 
 
 def evaluation_metrics(setup: TrialSetup, step: int, threshold: float, loss: float) -> dict[str, Any]:
@@ -179,6 +190,7 @@ def run_trial(
             threshold = scheduled_threshold(cfg, step + 1, setup.total_steps)
             apply_threshold(model, threshold, cfg.global_topk)
             loss = training_loss(setup, batch, threshold)
+            check_finite(loss, step + 1)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)

@@ -23,6 +23,7 @@ import torch
 from ray import tune
 
 from ..config import TrialConfig
+from ..tracking.buffered import BufferedLogger
 from ..tracking.mlflow_runs import ExperimentRuns, TrialRun
 from .runner import read_block_masks, run_trial
 
@@ -30,6 +31,8 @@ log = logging.getLogger("spa_tune.trial")
 # Metrics Tune sees: scalars only (the per-layer table goes to MLflow and the trial folder).
 NOT_FOR_TUNE = ("layers", "predictions_file", "output_dir")
 FIRST_COLUMNS = ("f1", "remaining_pct", "learned_pct", "epoch")
+# How long a finished trial waits for evaluations still queued for MLflow (the server may be away).
+MLFLOW_DRAIN_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -106,17 +109,26 @@ def trial_run_name(cfg: TrialConfig, trial_id: str, density: str) -> str:
     return f"{' '.join(parts)} #{int(number) if number.isdigit() else number}"
 
 
-def log_evaluation(run: TrialRun, metrics: dict[str, Any], output_dir: Path) -> None:
-    """Step metrics, then the per-layer table and the mask picture of this evaluation."""
-    if not run.log_evaluation(metrics, int(time.time() * 1000)):
-        return
-    if metrics.get("layers"):
-        run.log_layer_table(metrics["layers"])
+def evaluation_record(metrics: dict[str, Any], output_dir: Path) -> dict[str, Any]:
+    """What MLflow gets for one evaluation: its metrics, time and mask picture, taken now."""
+    record = {"metrics": metrics, "timestamp_ms": int(time.time() * 1000), "masks": None}
     masks = read_block_masks(output_dir)
     if masks:
         from ..report.figures import mask_image
 
-        run.log_image(mask_image(masks, f"kept blocks at step {metrics['step']}"), "masks.png")
+        record["masks"] = mask_image(masks, f"kept blocks at step {metrics['step']}")
+    return record
+
+
+def log_evaluation(run: TrialRun, record: dict[str, Any]) -> None:
+    """Step metrics, then the per-layer table and the mask picture of one evaluation record."""
+    metrics = record["metrics"]
+    if not run.log_evaluation(metrics, record["timestamp_ms"]):
+        return
+    if metrics.get("layers"):
+        run.log_layer_table(metrics["layers"])
+    if record["masks"] is not None:
+        run.log_image(record["masks"], "masks.png")
 
 
 def run_tuned_trial(context: TrialContext, config: dict[str, Any]) -> None:
@@ -136,12 +148,11 @@ def run_tuned_trial(context: TrialContext, config: dict[str, Any]) -> None:
     node_id = ray_node_id()
     run.set_tag("ray_node_id", node_id)  # where this (re)start of the trial runs
     staging = Path(tempfile.mkdtemp(prefix=f"spa-tune-{trial_id}-"))
+    # MLflow is written from a background thread: an unreachable server never holds training up
+    tracking = BufferedLogger(lambda record: log_evaluation(run, record), Path(cfg.output_dir))
 
     def report(metrics: dict[str, Any], checkpoint_dir: str) -> None:
-        try:
-            log_evaluation(run, metrics, Path(cfg.output_dir))
-        except Exception as err:  # a tracking hiccup must not cost the training; Tune still gets the result
-            log.warning("MLflow logging of step %s failed: %s", metrics.get("step"), err)
+        tracking.submit(evaluation_record(metrics, Path(cfg.output_dir)))
         try:
             reported = {**tune_metrics(metrics), "node_id": node_id}
             tune.report(reported, checkpoint=tune.Checkpoint.from_directory(checkpoint_dir))
@@ -153,6 +164,7 @@ def run_tuned_trial(context: TrialContext, config: dict[str, Any]) -> None:
         with checkpoint.as_directory() if checkpoint else contextlib.nullcontext(None) as resume_from:
             run_trial(cfg, report=report, resume_from=resume_from, checkpoint_root=staging)
     finally:
+        tracking.close(timeout=MLFLOW_DRAIN_SECONDS)
         shutil.rmtree(staging, ignore_errors=True)
 
 

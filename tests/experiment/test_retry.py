@@ -13,6 +13,7 @@ from ray.tune import ExperimentAnalysis
 
 from spa_tune.experiment.run import run_experiment
 from spa_tune.spec.load import load_space
+from spa_tune.trial.runner import run_trial
 
 from .conftest import write_space
 
@@ -76,3 +77,7 @@ def test_killed_worker_restarts_from_checkpoint_in_the_same_mlflow_run(ray_runti
     reported = [json.loads(line)["step"] for line in (trial_dir / "result.json").read_text().splitlines()]
     # the retry went on from the last checkpoint Tune had: no step reported twice, none from step 0 again
     assert reported == list(range(10, 161, 10)) and killed["after_step"] in reported
+    # the same trial, never interrupted: the retried trial ends where it would have
+    values = {**load_space(space).trial, "output_dir": str(tmp_path / "uninterrupted")}
+    uninterrupted = run_trial(values)
+    assert abs(uninterrupted["f1"] - row["f1"]) <= 0.5, (uninterrupted["f1"], row["f1"])

@@ -110,3 +110,15 @@ def test_distillation_from_a_teacher_changes_the_loss(tiny_model_dir, tmp_path):
     # the teacher is the untrained student: the KL term starts at 0 while the QA loss is ~ln(64)
     assert distilled["loss"] < 0.5 * plain["loss"]
     assert distilled["step"] == plain["step"] == 2
+
+
+def test_a_diverging_loss_stops_the_trial_with_the_reason(tiny_model_dir, tmp_path):
+    from spa_tune.errors import TrainingDiverged
+
+    config = dict(
+        model=tiny_model_dir, method="dense", dataset="generated", generated_train_questions=64, generated_eval_questions=8,
+        max_seq_length=64, doc_stride=16, max_query_length=32, per_gpu_train_batch_size=16, num_train_epochs=2,
+        learning_rate=1e30, output_dir=str(tmp_path),
+    )
+    with pytest.raises(TrainingDiverged, match=r"loss is (nan|inf) at step \d+: training diverged"):
+        run_trial(config)
