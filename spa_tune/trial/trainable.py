@@ -137,6 +137,10 @@ def run_tuned_trial(context: TrialContext, config: dict[str, Any]) -> None:
 
     tune_context = tune.get_context()
     trial_id = tune_context.get_trial_id()
+    # the trial's MLflow queue retries by itself: a short client-side retry keeps its calls brief
+    # (MLflow's default retries one call for minutes); the user's own settings win
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     values = {**context.trial_values(config), "output_dir": os.getcwd()}
     values["device"] = trial_device(values.get("device", "auto"), context.gpus)
     cfg = TrialConfig(**values)

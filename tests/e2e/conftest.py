@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+
+from tests.servers import Server, free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -81,73 +78,12 @@ def e2e_experiment(chromium_path, ray_runtime, tmp_path_factory, tiny_model_dir)
     return base / "runs" / E2E_NAME
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live (not zombie) processes of process group ``pgid``."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                fields = fh.read().rsplit(") ", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            members.append(int(entry))
-    return members
-
-
-class UIServer:
+class UIServer(Server):
     """`spa-tune ui EXPERIMENT --port PORT` in its own process group, stopped by that group's id."""
 
     def __init__(self, folder: Path, log_path: Path):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
-        with open(log_path, "w") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "spa_tune.cli", "ui", str(folder), "--port", str(self.port)],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env,
-            )
-        self.pgid = self.process.pid  # start_new_session: the server leads its own group
-
-    def wait_ready(self, timeout: float = 120.0) -> None:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"spa-tune ui exited with {self.process.returncode}:\n{self.log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(self.base + "/health", timeout=2):
-                    return
-            except OSError:
-                time.sleep(0.5)
-        raise AssertionError(f"spa-tune ui did not answer within {timeout:.0f} s:\n{self.log_path.read_text()}")
-
-    def stop(self, timeout: float = 20.0) -> list[int]:
-        """SIGTERM the server's process group (SIGKILL what outlives ``timeout``); the pids left over."""
-        try:
-            os.killpg(self.pgid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        deadline = time.time() + timeout
-        while group_members(self.pgid) and time.time() < deadline:
-            self.process.poll()  # reap the leader
-            time.sleep(0.2)
-        left = group_members(self.pgid)
-        if left:
-            os.killpg(self.pgid, signal.SIGKILL)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-        return left
+        port = free_port()
+        super().__init__([sys.executable, "-m", "spa_tune.cli", "ui", str(folder), "--port", str(port)], port, log_path)
 
 
 @pytest.fixture(scope="module")

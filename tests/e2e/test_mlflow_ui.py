@@ -14,7 +14,9 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from spa_tune.experiment.folder import load_experiment
 from spa_tune.tracking.mlflow_runs import experiment_page
 
-from .conftest import POINTS, group_members
+from tests.servers import group_members
+
+from .conftest import POINTS
 
 try:
     from playwright.sync_api import expect

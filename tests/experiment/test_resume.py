@@ -125,3 +125,85 @@ def test_interrupted_sheet_experiment_writes_back_in_place_and_resumes_the_same_
     for row in (3, 4, 5):
         assert ws.cell(row, f1).value == round(results[row], 4) and marker(ws, row).startswith("http")
     assert len(list(tmp_path.glob("hp.backup-*.xlsx"))) == 1 and not list(tmp_path.glob("hp.results*.xlsx"))
+
+
+def tune_recorded_a_finished_trial(folder) -> bool:
+    """Whether Ray Tune's saved experiment state holds a finished (TERMINATED) trial."""
+    return any("TERMINATED" in path.read_text(errors="replace") for path in folder.glob("experiment_state-*.json"))
+
+
+def kill_driver_after_two_trials(space, folder) -> None:
+    """Run ``spa-tune --space`` as its own process and SIGKILL it (no clean-up of any kind) once the
+    second trial has reported; then kill the local Ray it started and check nothing of it is left."""
+    import psutil
+
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "spa_tune.cli", "--space", str(space)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 240
+        while len(last_steps(folder)) < 2 and time.time() < deadline and driver.poll() is None:
+            time.sleep(0.2)
+        # Tune saves its state every few seconds: kill once it has recorded the first trial as finished
+        while not tune_recorded_a_finished_trial(folder) and time.time() < deadline and driver.poll() is None:
+            time.sleep(0.2)
+        assert tune_recorded_a_finished_trial(folder) and driver.poll() is None, "the experiment ended before the kill"
+        family = psutil.Process(driver.pid).children(recursive=True)  # its Ray runtime
+        driver.kill()
+        driver.wait()
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+    for process in family:
+        with __import__("contextlib").suppress(psutil.NoSuchProcess):
+            process.kill()
+    gone, alive = psutil.wait_procs(family, timeout=30)
+    assert not alive, f"processes of the killed driver still running: {alive}"
+
+
+def test_killed_driver_is_resumed_with_optuna_and_sheet_write_back(ray_runtime, tmp_path, tiny_model_dir):
+    import openpyxl
+    import optuna
+
+    from spa_tune.search.build import optuna_storage_url
+
+    from ..sheet.sheets import NEW_LAYOUT, build_sheet
+
+    rows = [(r, "D1", "topK_*", {"final_threshold": t}, "*") for r, t in ((3, 1.0), (4, 0.5))]
+    build_sheet(tmp_path / "hp.xlsx", NEW_LAYOUT, rows)
+    space = write_space(
+        tmp_path, tiny_model_dir, "killed",
+        trial={"num_train_epochs": 6, "generated_train_questions": 640},
+        search={"final_threshold": {"type": "choice", "values": [0.2, 0.5, 1.0]}},
+        searcher={"type": "optuna", "seed": 1}, num_samples=3, scheduler={"type": "none"}, max_concurrent_trials=1,
+        grid_from_sheet={"path": "hp.xlsx", "write_back": True},
+    )
+    folder = tmp_path / "runs" / "killed"
+    kill_driver_after_two_trials(space, folder)
+    first = max(last_steps(folder).items(), key=lambda item: item[1])[0]  # the finished one got furthest
+    first_results = (folder / first / "result.json").read_text()
+
+    assert main(["resume", str(folder)]) == 0
+
+    assert (folder / first / "result.json").read_text() == first_results  # the finished trial did not run again
+    with open(folder / "results.csv") as fh:
+        table = list(__import__("csv").DictReader(fh))
+    assert len(table) == 3 and len({row["trial_id"] for row in table}) == 3
+    assert all(row["status"] == "completed" for row in table)
+    assert sorted(row["sheet_row"] for row in table) == ["", "3", "4"]
+    study = optuna.load_study(study_name="killed", storage=optuna_storage_url(folder))
+    assert len(study.trials) == 3 and all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    state = json.loads((folder / "experiment.json").read_text())
+    client = MlflowClient(tracking_uri=state["tracking_uri"])
+    parents = client.search_runs([state["experiment_id"]], filter_string="tags.`spa_tune.role` = 'experiment'")
+    assert [p.info.run_id for p in parents] == [state["parent_run_id"]]
+    assert parents[0].info.status == "FINISHED"
+    children = client.search_runs([state["experiment_id"]], filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{state['parent_run_id']}'")
+    assert sorted(c.data.tags["trial_id"] for c in children) == sorted(row["trial_id"] for row in table)
+    ws = openpyxl.load_workbook(tmp_path / "hp.results.xlsx")["Details - SQuAD"]
+    f1 = NEW_LAYOUT.index("F1") + 1
+    by_row = {int(row["sheet_row"]): float(row["f1"]) for row in table if row["sheet_row"]}
+    for row in (3, 4):
+        assert ws.cell(row, f1).value == round(by_row[row], 4)

@@ -9,74 +9,15 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.parse
 import urllib.request
 
 import pytest
 
+from tests.servers import free_port, mlflow_server
+
 PARENT_TAG = "mlflow.parentRunId"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live (not zombie) processes of the process group ``pgid``."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                fields = fh.read().rsplit(") ", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:  # state, ppid, pgrp
-            members.append(int(entry))
-    return members
-
-
-def stop_group(server: subprocess.Popen) -> list[int]:
-    """Stop the server and its workers by the group id (= its pid); the processes still left."""
-    try:
-        os.killpg(server.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
-    try:
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
-    deadline = time.time() + 20
-    while group_members(server.pid) and time.time() < deadline:
-        time.sleep(0.2)
-    left = group_members(server.pid)
-    if left:
-        os.killpg(server.pid, signal.SIGKILL)
-    return left
-
-
-def wait_healthy(base: str, server: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        assert server.poll() is None, server.stdout.read()
-        try:
-            with urllib.request.urlopen(f"{base}/health", timeout=2) as response:
-                if response.read().strip() == b"OK":
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"mlflow server at {base} did not answer /health within {timeout} s")
 
 
 @pytest.fixture(scope="module")
@@ -84,21 +25,14 @@ def server(finished_experiment, tmp_path_factory):
     """``mlflow server`` on a copy of the experiment's store; stopped by its id, its processes checked gone."""
     workdir = tmp_path_factory.mktemp("mlflow-server")
     store = shutil.copy(finished_experiment / "mlflow.db", workdir / "mlflow.db")
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{store}",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server = mlflow_server(f"sqlite:///{store}", free_port(), workdir / "mlflow-server.log", cwd=workdir)
     try:
-        wait_healthy(base, process)
-        yield base
+        server.wait_ready()
+        yield server.base
     finally:
-        left = stop_group(process)
-        process.stdout.close()
+        left = server.stop()
     assert not left, f"mlflow server processes still running: {left}"
-    assert process.returncode is not None
+    assert server.process.returncode is not None
 
 
 def get(base: str, route: str, **query) -> bytes:
