@@ -13,6 +13,11 @@ from collections.abc import Sequence
 from .errors import SpaTuneError
 
 
+# Characters that end a line (str.splitlines): a value quoted in an error message shows them escaped,
+# so the message stays one line.
+ESCAPED_LINE_BREAKS = {ord(c): repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
 def _json_safe(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -23,11 +28,17 @@ def _json_safe(value):
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Run one trial locally and print its final metrics as JSON on the last line of stdout."""
-    from .config import load_trial_config
+    from .config import load_trial_config, parse_overrides
+    from .spec.inputs import trial_input_problem
     from .trial.checkpoint import is_checkpoint
     from .trial.runner import run_trial
 
     cfg = load_trial_config(args.config, args.set)
+    problem = trial_input_problem(cfg.model_dump())  # before output_dir is created
+    if problem is not None:
+        key, message = problem
+        source = "--set" if key in parse_overrides(args.set) or not args.config else args.config
+        raise SpaTuneError(f"{source}: {key}: {message}")
     if args.resume and not is_checkpoint(args.resume):
         raise SpaTuneError(f"--resume: {args.resume} is not a trial checkpoint folder")
     metrics = run_trial(cfg, resume_from=args.resume, progress=not args.quiet)
@@ -281,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except SpaTuneError as err:
-        print(f"spa-tune: error: {err}", file=sys.stderr)
+        print(f"spa-tune: error: {str(err).translate(ESCAPED_LINE_BREAKS)}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print("spa-tune: interrupted", file=sys.stderr)

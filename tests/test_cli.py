@@ -52,7 +52,12 @@ def test_block_shape_names_layer(capsys, tiny_model_dir, tmp_path):
 
 
 def test_unknown_model(capsys, tmp_path):
-    assert_one_line_error(capsys, ["train", "--set", f"model={tmp_path}/no-such-model"], "model", "no-such-model")
+    assert_one_line_error(capsys, ["train", "--set", f"model={tmp_path}/no-such-model", "--set", f"output_dir={tmp_path}/out"],
+                          "--set: model: no model folder at", "no-such-model")
+    config = tmp_path / "trial.yaml"
+    config.write_text(f"model: ./models/bert\noutput_dir: {tmp_path / 'out'}\n")
+    assert_one_line_error(capsys, ["train", "--config", str(config)], f"{config}: model: no model folder at './models/bert'")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["trial.yaml"]  # no output folder either
 
 
 def test_missing_and_malformed_data(capsys, tiny_model_dir, tmp_path):
@@ -67,7 +72,8 @@ def test_missing_and_malformed_data(capsys, tiny_model_dir, tmp_path):
     broken = tmp_path / "broken.json"
     broken.write_text(json.dumps(data))
     assert_one_line_error(capsys, base + ["--set", f"train_file={train}", "--set", f"eval_file={broken}"],
-                          "broken.json", qa["id"])
+                          "--set: eval_file: ", "broken.json", f"example {qa['id']}")
+    assert not (tmp_path / "out").exists()  # checked before the trial's output folder is made
 
 
 def test_console_script_prints_final_metrics_as_last_line(tiny_model_dir, tmp_path):

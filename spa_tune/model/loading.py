@@ -43,19 +43,47 @@ def hub_offline() -> Iterator[None]:
                 os.environ[flag] = value
 
 
+def expanded(name: str) -> Path:
+    """``Path(name).expanduser()``; ``~user`` of an unknown user stays as written (no error)."""
+    try:
+        return Path(name).expanduser()
+    except RuntimeError:
+        return Path(name)
+
+
 def looks_like_path(name: str) -> bool:
     """Whether a model name is meant as a local folder rather than a hub id."""
-    path = Path(name).expanduser()
+    path = expanded(name)
     if name.startswith((".", "/", "~")) or name.count("/") > 1 or path.exists():
         return True
     return "/" in name and path.parent.is_dir()  # models/foo next to an existing models/ folder
+
+
+def model_name_problem(name: str, needs_config: bool = True) -> str | None:
+    """Why ``name`` cannot name a model, as far as the local disk tells; None if it may load.
+
+    Checked before any cluster work: ``minilm`` needs its package, a name that looks like a path
+    must be an existing folder (holding ``config.json`` when ``needs_config``). Hub ids are not
+    looked up (no network before the trials); they fail, if at all, when a trial loads them.
+    """
+    if name == OFFLINE_MODEL_NAME:
+        try:
+            offline_model_path()
+        except SpaTuneError as err:
+            return str(err).removeprefix("model: ")
+        return None
+    path = expanded(name)
+    if path.is_dir():
+        missing_config = needs_config and not (path / "config.json").is_file()
+        return f"model folder {name!r} has no config.json" if missing_config else None
+    return f"no model folder at {name!r}" if looks_like_path(name) else None
 
 
 def resolve_model(name: str) -> tuple[str, bool]:
     """Map a config's ``model`` to what ``from_pretrained`` takes, and whether to stay offline."""
     if name == OFFLINE_MODEL_NAME:
         return str(offline_model_path()), True
-    path = Path(name).expanduser()
+    path = expanded(name)
     if path.is_dir():
         return str(path), True
     if looks_like_path(name):

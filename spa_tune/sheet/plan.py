@@ -92,17 +92,17 @@ def plan_sheet(spec: SpaceSpec, source: str = "space file") -> SheetPlan | None:
         cells = {key: cell.coordinate for key, cell in row.cells.items() if key in trial.sheet_keys}
         planned.append(PlannedRow(row.row, row.exp_id, trial.code, trial.values, list(trial.sheet_keys), cells))
     plan = SheetPlan(str(sheet.path), sheet.name, selection, planned)
-    check_plan(plan, spec, sheet.label)
+    check_plan(plan, spec, sheet.label, source)
     return plan
 
 
-def check_plan(plan: SheetPlan, spec: SpaceSpec, where: str) -> None:
+def check_plan(plan: SheetPlan, spec: SpaceSpec, where: str, source: str = "space file") -> None:
     """Rows seeding a search must lie inside its domains, and the search must have room for them."""
     if spec.searcher.type != "optuna":
         return
     if spec.num_samples < len(plan.rows):
         raise SpaTuneError(
-            f"num_samples: {spec.num_samples} is fewer than the {len(plan.rows)} sheet rows that seed the search"
+            f"{source}: num_samples: {spec.num_samples} is fewer than the {len(plan.rows)} sheet rows that seed the search"
         )
     for planned in plan.rows:
         for key, value in row_point(planned, spec).items():

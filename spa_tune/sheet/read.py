@@ -15,6 +15,7 @@ from typing import Any
 
 from ..config import TRIAL_KEYS
 from ..errors import SpaTuneError
+from ..spec.space import RESERVED_TRIAL_KEYS
 from .layout import (
     CODE,
     EXP_ID,
@@ -84,6 +85,8 @@ def trial_key_columns(columns: dict[str, int], where: str) -> dict[str, int]:
     """The header's trial-key columns; a header one typo away from a trial key is an error."""
     keys = {}
     for name, column in columns.items():
+        if name in RESERVED_TRIAL_KEYS:  # a trial's folder is always trial_<id> under storage_path/name
+            raise SpaTuneError(f"{where}: column {name!r} in header row 2 is set by spa-tune for every trial; remove it")
         if name in TRIAL_KEYS:
             keys[name] = column
         elif name not in KNOWN_COLUMNS and (close := difflib.get_close_matches(name, TRIAL_KEYS, n=1, cutoff=0.85)):

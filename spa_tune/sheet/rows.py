@@ -13,6 +13,7 @@ from typing import Any
 
 from ..config import RANKED_METHODS, trial_config_problem
 from ..errors import SpaTuneError
+from ..spec.inputs import input_problem, absolute_input
 from .read import Sheet, SheetCell, SheetRow, uncached_formula_error
 
 
@@ -142,6 +143,14 @@ def check_cached(row: SheetRow, where: str) -> None:
             raise uncached_formula_error(where, cell)
 
 
+def check_row_inputs(values: dict[str, Any], cells: dict[str, str], where: str, row: int) -> None:
+    """A data file or model a row's cell names must exist (and be readable SQuAD JSON) before any cluster work."""
+    for key, cell in cells.items():
+        problem = input_problem(key, values.get(key))
+        if problem is not None:
+            raise SpaTuneError(f"{where} {cell}: {key}: {problem} (row {row})")
+
+
 def row_trial(sheet: Sheet, row: SheetRow, fixed: dict[str, Any], space_source: str) -> SheetTrial:
     """One row as a trial: the space file's trial section, then the row's cells on top."""
     where = sheet.label
@@ -165,4 +174,6 @@ def row_trial(sheet: Sheet, row: SheetRow, fixed: dict[str, Any], space_source: 
         involved = [f"{k} in {c}" for k, c in cells.items() if k in message and k != key]
         at = f"cells {', '.join(involved)}" if involved else f"with the trial section of {space_source}"
         raise SpaTuneError(f"{where} row {row.row} ({at}): {message}")
+    check_row_inputs(values, cells, where, row.row)
+    merged = {key: absolute_input(key, value) for key, value in merged.items()}  # trials run in their own folders
     return SheetTrial(sheet=sheet, row=row.row, exp_id=row.exp_id, code=code, values=merged, sheet_keys=tuple(values))

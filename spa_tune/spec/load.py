@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from ..config import TRIAL_KEYS, TrialConfig, did_you_mean, parse_overrides, read_yaml_mapping, trial_config_problem
 from ..errors import SpaTuneError
+from .inputs import check_space_inputs, make_inputs_absolute
 from .space import DOMAIN_TYPES, RESERVED_TRIAL_KEYS, IntDomain, RangeDomain, SpaceSpec, ValuesDomain
 
 SECTIONS = tuple(SpaceSpec.model_fields)
@@ -191,7 +192,7 @@ def _source_of(message: str, source: str, set_paths: set[str]) -> str:
 
 
 def load_space(path: str | Path, overrides: list[str] | None = None) -> SpaceSpec:
-    """Read, override and check a space file.
+    """Read, override and check a space file, its data files and model folders included.
 
     A relative ``grid_from_sheet.path`` in the file is relative to the file's folder; one given by
     ``--set`` or ``--sheet`` is relative to the current folder.
@@ -203,7 +204,13 @@ def load_space(path: str | Path, overrides: list[str] | None = None) -> SpaceSpe
     data, set_paths = apply_overrides(data, overrides)
     if "grid_from_sheet.path" in set_paths and isinstance(data["grid_from_sheet"]["path"], str):
         data["grid_from_sheet"]["path"] = str(Path(data["grid_from_sheet"]["path"]).expanduser().resolve())
-    return validate_space(data, str(path), set_paths)
+    spec = validate_space(data, str(path), set_paths)
+    try:
+        check_space_inputs(spec)  # data files and model folders, before any cluster work
+    except SpaTuneError as err:
+        raise SpaTuneError(f"{_source_of(str(err), str(path), set_paths)}: {err}") from None
+    make_inputs_absolute(spec)  # trials run in their own folders, on any node
+    return spec
 
 
 def planned_trials(spec: SpaceSpec, sheet_rows: int | None = None) -> str:

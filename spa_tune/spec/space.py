@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..config import TRIAL_KEYS
 
@@ -202,3 +202,11 @@ class SpaceSpec(_Strict):
     shared_storage: bool = False
     mlflow: MlflowSpec = Field(default_factory=MlflowSpec)
     grid_from_sheet: SheetSpec | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _one_folder(cls, name: str) -> str:
+        """``name`` is the experiment's folder under storage_path: one plain part (the pattern), no ``..``."""
+        if ".." in name:
+            raise ValueError("'..' is not allowed in the experiment's folder name")
+        return name

@@ -55,7 +55,7 @@ def test_validate_counts_the_rows_and_paths_are_relative_to_the_space_file(tmp_p
         ({"searcher": {"type": "random"}}, ["--sheet", "{sheet}"], "searcher.type: sheet rows run with searcher grid"),
         ({"num_samples": 2}, ["--sheet", "{sheet}"], "num_samples: with grid_from_sheet and searcher grid each row runs once"),
         ({"search": SEARCH, "searcher": {"type": "optuna"}, "num_samples": 2}, ["--sheet", "{sheet}"],
-         "num_samples: 2 is fewer than the 3 sheet rows that seed the search"),
+         "s.yaml: num_samples: 2 is fewer than the 3 sheet rows that seed the search"),
         ({"search": {"learning_rate": {"type": "loguniform", "low": 1e-4, "high": 1e-2}}, "searcher": {"type": "optuna"},
           "num_samples": 5}, ["--sheet", "{sheet}"], "L5: learning_rate 3e-05 is outside search.learning_rate"),
         ({"search": SEARCH, "searcher": {"type": "optuna"}, "num_samples": 5}, ["--sheet", "{sheet}", "--rows", "3"],

@@ -112,7 +112,8 @@ def test_bad_override(tmp_path, capsys, no_ray, argv, message):
     path.write_text(yaml.safe_dump(dict(VALID, storage_path=str(tmp_path / "runs"))))
     assert main(["--space", str(path), *argv]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith(f"spa-tune: error: {message}"), err
+    assert err.count("\n") == 1 and err.startswith(f"spa-tune: error: {message}") and "Traceback" not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["space.yaml"]
 
 
 @pytest.mark.parametrize(
@@ -126,7 +127,9 @@ def test_unreadable_space_file(tmp_path, capsys, no_ray, text, message):
     path = tmp_path / "space.yaml"
     path.write_text(text)
     assert main(["--space", str(path)]) == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith(f"spa-tune: error: {path}:") and message in err and err.count("\n") == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["space.yaml"]
 
 
 def test_missing_space_file(tmp_path, capsys, no_ray):
@@ -202,3 +205,13 @@ def test_trial_larger_than_the_cluster(caplog):
         check_resources(spec, {"CPU": 2.0}, attached=True)  # an autoscaler may still add GPU nodes
     assert "trials wait until the cluster has them" in caplog.text
     check_resources(spec, {"CPU": 2.0, "GPU": 1.0}, attached=False)
+
+
+@pytest.mark.parametrize("key", ["\f", "a\nb", "\u2028", "\x1c"])
+def test_a_line_break_in_a_key_stays_on_the_one_error_line(tmp_path, capsys, no_ray, key):
+    """Found by test_space_fuzz: a key "\\f" split the message in two for str.splitlines."""
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump(dict(VALID, scheduler={"type": "asha", key: None})))
+    assert main(["validate", "--space", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith(f"spa-tune: error: {path}: scheduler.") and "Extra inputs" in err, err
