@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import csv
-import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..search.stratified_asha import stratum_label, stratum_of
+from .values import number
 
 SHEET_COLUMNS = ("sheet_file", "sheet_name", "sheet_row", "exp_id")
 RESULT_METRICS = ("em", "f1", "remaining_pct", "learned_pct", "learned_params", "step", "total_steps")
@@ -89,31 +89,23 @@ def rows_from_trials(
     return [result_row(trial, trial.status, fixed, searched, stratify_by, sheet) for trial in trials]
 
 
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def pareto_front(rows: Iterable[dict], x: str = "remaining_pct", y: str = "f1") -> list[dict]:
     """Rows not dominated by another: none has x as small and y as large, with one strictly better."""
-    points = [r for r in rows if _number(r.get(x)) is not None and _number(r.get(y)) is not None]
+    points = [r for r in rows if number(r.get(x)) is not None and number(r.get(y)) is not None]
     front = []
     for row in points:
-        rx, ry = _number(row[x]), _number(row[y])
+        rx, ry = number(row[x]), number(row[y])
         dominated = any(
-            _number(o[x]) <= rx and _number(o[y]) >= ry and (_number(o[x]) < rx or _number(o[y]) > ry) for o in points
+            number(o[x]) <= rx and number(o[y]) >= ry and (number(o[x]) < rx or number(o[y]) > ry) for o in points
         )
         if not dominated:
             front.append(row)
-    return sorted(front, key=lambda r: _number(r[x]))
+    return sorted(front, key=lambda r: number(r[x]))
 
 
 def sorted_rows(rows: Iterable[dict]) -> list[dict]:
     """Rows grouped by density stratum, best F1 first within each."""
-    return sorted(rows, key=lambda r: (str(r["density"]), -(_number(r.get("f1")) or -1.0)))
+    return sorted(rows, key=lambda r: (str(r["density"]), -(number(r.get("f1")) or -1.0)))
 
 
 def write_results_csv(rows: Sequence[dict], path: str | Path) -> Path:
