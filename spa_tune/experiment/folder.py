@@ -7,13 +7,13 @@ and ``experiment.json`` (where the MLflow runs are), which is all ``spa-tune res
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import yaml
 
 from ..errors import SpaTuneError
+from ..files import replace_atomically
 from ..spec.load import validate_space
 from ..spec.space import SpaceSpec
 from ..tracking.mlflow_runs import ExperimentRuns
@@ -42,12 +42,6 @@ def tune_storage(spec: SpaceSpec, folder: Path) -> str:
 def tune_experiment_path(spec: SpaceSpec, folder: Path) -> str:
     """Where Ray Tune keeps the experiment (its state, trials, checkpoints): a URI or a folder."""
     return f"{spec.storage_path.rstrip('/')}/{spec.name}" if is_uri(spec.storage_path) else str(folder)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _tune_state_exists(path: str) -> bool:
@@ -79,7 +73,7 @@ def create_experiment_dir(spec: SpaceSpec) -> Path:
     """Create the folder for a new experiment and save its checked space."""
     folder = refuse_existing(spec)
     folder.mkdir(parents=True, exist_ok=True)
-    _write_atomic(folder / SPACE_FILE, yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+    replace_atomically(folder / SPACE_FILE, yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False).encode())
     return folder
 
 
@@ -92,7 +86,7 @@ def save_state(folder: Path, runs: ExperimentRuns, source: str) -> None:
         "space_file": source,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    _write_atomic(folder / STATE_FILE, json.dumps(state, indent=2))
+    replace_atomically(folder / STATE_FILE, json.dumps(state, indent=2).encode())
 
 
 def load_experiment(folder: str | Path) -> tuple[Path, SpaceSpec, ExperimentRuns]:

@@ -6,12 +6,12 @@ encoder's weights for fine-pruning (100 for dense fine-tuning), the learned perc
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from ..files import replace_atomically
 from .write import RowResult, SheetWriteBack
 
 # Not *.json: on resume Ray Tune copies the experiment folder's *.json and *.pkl files into its
@@ -54,10 +54,7 @@ def row_result(row: dict[str, Any], link: str | None) -> RowResult | None:
 
 def save_writer(folder: Path, writer: SheetWriteBack) -> None:
     """Keep the write-back state (target, fingerprints) with the experiment (write, then rename)."""
-    path = Path(folder) / WRITE_BACK_FILE
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(writer.to_dict(), sort_keys=False))
-    os.replace(tmp, path)
+    replace_atomically(Path(folder) / WRITE_BACK_FILE, yaml.safe_dump(writer.to_dict(), sort_keys=False).encode())
 
 
 def load_writer(folder: Path) -> SheetWriteBack | None:

@@ -22,8 +22,6 @@ import io
 import logging
 import math
 import os
-import shutil
-import uuid
 from copy import copy
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -34,6 +32,7 @@ import openpyxl
 from openpyxl.worksheet.worksheet import Worksheet
 
 from ..errors import SpaTuneError
+from ..files import replace_atomically
 from .layout import (EM, EXP_ID, F1, FIRST_DATA_ROW, HEADER_ROW, MARKER, REMAIN, RESULT_COLUMNS, header_columns,
                      pick_sheet, require_columns, sheet_label)
 
@@ -161,33 +160,6 @@ def _fill(ws: Worksheet, columns: dict[str, int], result: RowResult) -> bool:
     return True
 
 
-def _replace_atomically(target: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``target``, fsync it, then ``os.replace`` it.
-
-    A rewritten file keeps its permissions; a new one gets the default ones (umask).
-    """
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if target.exists():
-            shutil.copymode(target, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    try:
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
-
-
 @dataclass
 class SheetWriteBack:
     """Writes results into the rows their trials came from, atomically, never over a changed file."""
@@ -240,7 +212,7 @@ class SheetWriteBack:
             self._make_backup(base)
         if _stamp(self.target) != stamp:
             return self.write(results)  # changed while we worked: the next round diverts
-        _replace_atomically(self.target, data)
+        replace_atomically(self.target, data)
         self.target_sha256 = _sha(data)
         return self.target
 
@@ -276,7 +248,7 @@ class SheetWriteBack:
         name, n = f"{self.source.stem}.backup-{stamp}", 1
         while (path := self.source.with_name(f"{name}{'' if n == 1 else f'-{n}'}{self.source.suffix}")).exists():
             n += 1
-        _replace_atomically(path, data)
+        replace_atomically(path, data)
         self.backup = path
 
     def to_dict(self) -> dict:
