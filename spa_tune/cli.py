@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import sys
 from pathlib import Path
 from collections.abc import Sequence
@@ -18,17 +17,10 @@ from .errors import SpaTuneError
 ESCAPED_LINE_BREAKS = {ord(c): repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
 
 
-def _json_safe(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    return value
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     """Run one trial locally and print its final metrics as JSON on the last line of stdout."""
     from .config import load_trial_config, parse_overrides
+    from .report.values import json_value
     from .spec.inputs import trial_input_problem
     from .trial.checkpoint import is_checkpoint
     from .trial.runner import run_trial
@@ -44,7 +36,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     metrics = run_trial(cfg, resume_from=args.resume, progress=not args.quiet)
     if not args.per_layer:
         metrics = {k: v for k, v in metrics.items() if k != "layers"}
-    print(json.dumps(_json_safe(metrics)), flush=True)
+    print(json.dumps(json_value(metrics)), flush=True)
     return 0
 
 

@@ -6,11 +6,9 @@ import logging
 import sys
 from pathlib import Path
 
-import matplotlib.pyplot as plt
-
 from ..report.command import write_experiment_report
-from ..report.figures import pareto_figure
-from ..report.results import format_table, pareto_front, rows_from_trials, sorted_rows, write_results_csv
+from ..report.figures import save_pareto_plot
+from ..report.results import completed_front, format_table, rows_from_trials, sorted_rows, write_results_csv
 from ..spec.space import SpaceSpec
 from ..tracking.mlflow_runs import ExperimentRuns, finish_parent_run, trial_run_link
 from .folder import tune_experiment_path
@@ -56,13 +54,9 @@ def finish_experiment(spec: SpaceSpec, folder: Path, runs: ExperimentRuns, plan=
     trials = ExperimentAnalysis(tune_experiment_path(spec, folder)).trials
     rows = sorted_rows(rows_from_trials(trials, spec.trial, searched, spec.scheduler.stratify_keys or None, plan))
     x, y = front_axes(spec)
-    completed = [r for r in rows if r["status"] == "completed"]
-    front = pareto_front(completed or rows, x=x, y=y)  # stopped trials were measured before the end
+    front = completed_front(rows, x=x, y=y)
     results_csv = write_results_csv(rows, folder / "results.csv")
-    figure = pareto_figure(rows, front, x=x, y=y)
-    pareto_png = folder / "pareto.png"
-    figure.savefig(pareto_png, dpi=120)
-    plt.close(figure)
+    pareto_png = save_pareto_plot(rows, front, folder / "pareto.png", x=x, y=y)
     unfinished = [r for r in rows if r["status"] == "unfinished"]
     report_files = write_experiment_report(spec.name, rows, searched, folder)  # report.md, pareto_learned.png
     finish_parent_run(

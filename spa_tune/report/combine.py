@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .collect import Source
-from .results import pareto_front
+from .results import completed_front
 from .values import number
 
 FIRST_COLUMNS = ("trial_id", "method")
@@ -29,15 +29,6 @@ def table_columns(key_params: Sequence[str], several: bool) -> list[str]:
     """[experiment,] trial_id, method, the key params, EM, F1, remaining %, learned %, learned params, status."""
     keys = [k for k in dict.fromkeys(key_params) if k not in (*FIRST_COLUMNS, *METRIC_COLUMNS, "experiment")]
     return (["experiment"] if several else []) + [*FIRST_COLUMNS, *keys, *METRIC_COLUMNS]
-
-
-def front_of(rows: Sequence[dict], x: str) -> list[dict]:
-    """Pareto front of F1 against ``x`` over the completed trials (all trials when none completed).
-
-    Trials stopped early were measured before their end, so they only count when nothing completed.
-    """
-    completed = [r for r in rows if r.get("status") == "completed"]
-    return pareto_front(completed or list(rows), x=x, y="f1")
 
 
 def ordered(rows: Sequence[dict], labels: Sequence[str]) -> list[dict]:
@@ -72,5 +63,5 @@ def build_report(sources: Sequence[Source]) -> Report:
     rows = ordered(rows, labels)
     key_params = [key for source in sources for key in source.key_params]
     columns = table_columns(key_params, several=len(sources) > 1)
-    fronts = {name: front_of(rows, x) for name, x in FRONTS.items()}
+    fronts = {name: completed_front(rows, x) for name, x in FRONTS.items()}
     return Report(labels, rows, columns, fronts)

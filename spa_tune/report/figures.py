@@ -22,6 +22,11 @@ SHORT_NAMES = {
     "output.dense": "ffn out",
 }
 MARKERS = {"splopa": "o", "fine-pruning": "s", "dense": "*"}
+AXIS_LABELS = {
+    "remaining_pct": "remaining encoder weights (%)",
+    "learned_pct": "learned parameters (% of encoder weights)",
+    "f1": "F1",
+}
 
 
 def split_layer_name(name: str) -> tuple[int, str]:
@@ -110,13 +115,23 @@ def pareto_figure(rows: Sequence[dict], front: Sequence[dict], x: str = "remaini
     if points:
         xs, ys = zip(*points)
         ax.step(xs, ys, where="post", color="crimson", linewidth=1.2, label="Pareto front")
-    ax.set_xlabel("remaining encoder weights (%)" if x == "remaining_pct" else x)
-    ax.set_ylabel("F1" if y == "f1" else y)
+    ax.set_xlabel(AXIS_LABELS.get(x, x))
+    ax.set_ylabel(AXIS_LABELS.get(y, y))
     ax.set_title("accuracy / size trade-off (marker size: learned parameters)", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def save_pareto_plot(rows: Sequence[dict], front: Sequence[dict], path, x: str = "remaining_pct", y: str = "f1"):
+    """Draw ``pareto_figure`` into the PNG ``path`` and close it; returns ``path``."""
+    figure = pareto_figure(rows, front, x=x, y=y)
+    try:
+        figure.savefig(path, dpi=120)
+    finally:
+        plt.close(figure)
+    return path
 
 
 def _finite(value) -> bool:

@@ -6,23 +6,15 @@ import csv
 import io
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from ..errors import SpaTuneError
 from .combine import Report
-from .results import format_table
+from .results import cell_text, format_table
 from .values import json_value
 
 FORMATS = ("table", "csv", "json", "markdown")
 FRONT_TITLES = {"remaining": "Pareto front: F1 against remaining %", "learned": "Pareto front: F1 against learned %"}
 PLOT_TITLES = {"pareto.png": "F1 against remaining %", "pareto_learned.png": "F1 against learned %"}
-
-
-def cell_text(value: Any) -> str:
-    """A cell as the tables show it: floats rounded as in ``format_table``, None empty."""
-    if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) < 1e-2 and value else f"{value:.2f}"
-    return "" if value is None else str(value)
 
 
 def heading(report: Report) -> str:

@@ -36,7 +36,9 @@ def number(value: Any) -> float | None:
 
 
 def json_value(value: Any) -> Any:
-    """``value`` as JSON can hold it: NaN and infinities become None."""
+    """``value`` as JSON can hold it: NaN and infinities become None (inside mappings too)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, dict):
+        return {k: json_value(v) for k, v in value.items()}
     return value
