@@ -135,12 +135,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     return run_report(args.experiments, args.format, args.tracking_uri, args.plot_dir)
 
 
+def check_latency_runs(runs: int) -> None:
+    """``--latency-runs`` counts timed passes: 0 (no timing) or more."""
+    if runs < 0:
+        raise SpaTuneError(f"--latency-runs: {runs} must be 0 (no timing) or more")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """Export a trial as a Hugging Face model folder, or a SPLoPA trial as an adapter file."""
     from .export.commands import run_export
 
-    if args.latency_runs < 0:
-        raise SpaTuneError(f"--latency-runs: {args.latency_runs} must be 0 (no timing) or more")
+    check_latency_runs(args.latency_runs)
     if args.max_eval_samples is not None and (args.max_eval_samples < 1 or not args.check):
         raise SpaTuneError("--max-eval-samples: a number of questions of at least 1, used only with --check")
     run_export(
@@ -156,8 +161,7 @@ def cmd_apply_adapter(args: argparse.Namespace) -> int:
 
     if not Path(args.adapter).is_file():
         raise SpaTuneError(f"{args.adapter}: no such adapter file")
-    if args.latency_runs < 0:
-        raise SpaTuneError(f"--latency-runs: {args.latency_runs} must be 0 (no timing) or more")
+    check_latency_runs(args.latency_runs)
     run_apply_adapter(args.base, Path(args.adapter), Path(args.out).expanduser(), latency_runs=args.latency_runs)
     return 0
 

@@ -22,6 +22,7 @@ from ..tracking.mlflow_runs import (
     check_tracking_server,
     default_tracking_uri,
     is_local_store,
+    quiet_mlflow_logs,
     start_parent_run,
 )
 from ..sheet.outcome import save_writer
@@ -58,8 +59,7 @@ def quiet_tracking_logs() -> None:
     Tune also warns whenever its state snapshots come quickly, which short trials always do.
     """
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    for name in ("alembic", "mlflow", "mlflow.store.db.utils"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    quiet_mlflow_logs()
 
 
 def parent_params(spec: SpaceSpec) -> dict[str, object]:

@@ -150,9 +150,10 @@ def read_adapter(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     return tensors, meta
 
 
-def adapter_size(path: Path) -> AdapterSize:
-    """Count what the adapter file at ``path`` holds."""
-    tensors, meta = read_adapter(path)
+def adapter_size(path: Path, tensors: dict[str, torch.Tensor] | None = None) -> AdapterSize:
+    """Count what the adapter file at ``path`` holds (``tensors``: its tensors, if already read)."""
+    if tensors is None:
+        tensors, _ = read_adapter(path)
 
     def total(suffix: str) -> int:
         return sum(t.numel() for k, t in tensors.items() if k.endswith(suffix))

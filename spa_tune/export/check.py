@@ -10,19 +10,10 @@ from torch import nn
 
 from ..config import TrialConfig
 from ..data.features import build_eval_dataset
-from ..data.generate import write_generated_squad
 from ..data.loading import load_eval_split
 from ..model.loading import load_tokenizer
 from ..trial.evaluate import evaluate
-from ..trial.setup import GENERATED_DATASET, quiet_library_progress_bars
-
-
-def eval_file_of(cfg: TrialConfig, workdir: Path) -> str | None:
-    """The trial's evaluation file; the generated set is written again (it is deterministic)."""
-    if cfg.eval_file or cfg.dataset != GENERATED_DATASET:
-        return cfg.eval_file
-    _, dev = write_generated_squad(workdir / "generated-data", cfg.generated_train_questions, cfg.generated_eval_questions, seed=0)
-    return str(dev)
+from ..trial.setup import GENERATED_DATASET, data_files, quiet_library_progress_bars
 
 
 def score_models(models: dict[str, nn.Module], cfg: TrialConfig, max_eval_samples: int | None = None) -> dict[str, dict]:
@@ -33,7 +24,9 @@ def score_models(models: dict[str, nn.Module], cfg: TrialConfig, max_eval_sample
     with tempfile.TemporaryDirectory(prefix="spa-tune-check-") as tmp:
         workdir = Path(tmp)
         examples = load_eval_split(
-            None if cfg.dataset == GENERATED_DATASET else cfg.dataset, eval_file_of(cfg, workdir),
+            # the trial's eval file; the generated set is written again (it is deterministic)
+            None if cfg.dataset == GENERATED_DATASET else cfg.dataset,
+            data_files(cfg.model_copy(update={"output_dir": str(workdir)}))[1],
             max_eval_samples or cfg.max_eval_samples,
         )
         features = build_eval_dataset(examples, tokenizer, cfg.max_seq_length, cfg.doc_stride, cfg.max_query_length)

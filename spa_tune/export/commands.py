@@ -157,7 +157,7 @@ def run_apply_adapter(base: str, adapter: Path, out: Path, latency_runs: int = 2
     refuse_existing(out)
     quiet_library_progress_bars()
     tensors, meta = read_adapter(adapter)
-    size = adapter_size(adapter)
+    size = adapter_size(adapter, tensors)
     model = load_qa_model(base)
     dense = copy.deepcopy(model).eval()
     apply_adapter(model, tensors, meta, str(adapter))

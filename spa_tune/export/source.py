@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,9 @@ from ..errors import SpaTuneError
 from ..model.inject import prepare_model
 from ..model.loading import load_qa_model
 from ..pruning.control import apply_threshold
-from ..tracking.mlflow_runs import TUNE_PATH_TAG, check_tracking_server, given_or_default_tracking_uri, sqlite_file
+from ..tracking.mlflow_runs import (
+    TUNE_PATH_TAG, check_tracking_server, given_or_default_tracking_uri, quiet_mlflow_logs, sqlite_file, store_exists,
+)
 from ..trial.checkpoint import CONFIG_FILE, STATE_FILE, is_checkpoint
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -48,13 +49,12 @@ def trial_dir_of_run(run_id: str, tracking_uri: str) -> Path:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    store = sqlite_file(tracking_uri)
-    if store is not None and not store.is_file():
-        raise SpaTuneError(f"{run_id}: no MLflow store at {store} (give --tracking-uri)")
+    if not store_exists(tracking_uri):
+        raise SpaTuneError(f"{run_id}: no MLflow store at {tracking_uri} (give --tracking-uri)")
     unreachable = check_tracking_server(tracking_uri)
     if unreachable:
         raise SpaTuneError(f"{run_id}: MLflow server {tracking_uri} does not answer ({unreachable})")
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    quiet_mlflow_logs()
     client = MlflowClient(tracking_uri=tracking_uri)
     try:
         run = client.get_run(run_id)
@@ -66,8 +66,8 @@ def trial_dir_of_run(run_id: str, tracking_uri: str) -> Path:
     if parent is None or not trial_id:
         raise SpaTuneError(f"{run_id}: not the run of a spa-tune trial (no trial_id tag or parent run)")
     tune_path = parent.data.tags.get(TUNE_PATH_TAG)
-    if tune_path is None and store is not None:
-        tune_path = str(store.parent)  # an experiment's default store lives in its folder
+    if tune_path is None and sqlite_file(tracking_uri) is not None:
+        tune_path = str(sqlite_file(tracking_uri).parent)  # an experiment's default store lives in its folder
     if tune_path is None:
         raise SpaTuneError(f"{run_id}: its experiment does not say where its trials are; pass the trial folder instead")
     if "://" in tune_path and not tune_path.startswith("file://"):

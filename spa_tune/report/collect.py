@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import yaml
 
 from ..errors import SpaTuneError
 from ..experiment.folder import SPACE_FILE, STATE_FILE
-from ..tracking.mlflow_runs import check_tracking_server, sqlite_file
+from ..tracking.mlflow_runs import check_tracking_server, quiet_mlflow_logs, store_exists
 from .results import RESULT_METRICS, SHEET_COLUMNS
 from .runs import child_runs, rows_from_runs
 from .values import parse_value
@@ -109,7 +108,7 @@ def searched_keys(space_file: Path) -> list[str]:
 
 def name_source(name: str, tracking_uri: str) -> Source | None:
     """The trial runs of the MLflow experiment ``name``, or None when the store has no such experiment."""
-    if not _store_exists(tracking_uri):
+    if not store_exists(tracking_uri):
         return None
     client = _client(tracking_uri, name)
     experiment = _search(lambda: client.get_experiment_by_name(name), name)
@@ -122,20 +121,10 @@ def name_source(name: str, tracking_uri: str) -> Source | None:
     return Source(name, rows, keys, origin="mlflow")
 
 
-def _store_exists(tracking_uri: str) -> bool:
-    """Whether a local store is there (asking MLflow about a missing one would create it)."""
-    if sqlite_file(tracking_uri) is not None:
-        return sqlite_file(tracking_uri).is_file()
-    if tracking_uri.startswith("file:"):
-        return Path(tracking_uri[len("file:"):].removeprefix("//")).is_dir()
-    return True
-
-
 def _client(tracking_uri: str, argument: str):
     from mlflow.tracking import MlflowClient
 
-    for name in ("alembic", "mlflow", "mlflow.store.db.utils"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    quiet_mlflow_logs()
     problem = check_tracking_server(tracking_uri)
     if problem:
         raise SpaTuneError(f"{argument}: MLflow tracking server {tracking_uri} unreachable: {problem}")

@@ -33,6 +33,7 @@ class BufferedLogger:
         self._wake = threading.Condition()
         self._closing = False
         self._outage_since: float | None = None
+        self._deadline = float("inf")  # set by close(): how long to keep retrying an away server
         self._thread = threading.Thread(target=self._run, name="spa-tune-mlflow", daemon=True)
         self._thread.start()
 
@@ -58,7 +59,7 @@ class BufferedLogger:
                     log.warning("MLflow unreachable at step %s (%s); evaluations are kept and sent when it answers",
                                 item.get("step"), str(err).splitlines()[0] if str(err) else type(err).__name__)
                 with self._wake:
-                    if self._closing and self._deadline_passed():
+                    if time.time() >= self._deadline:  # only finite once close() was called
                         return
                     self._wake.wait(self.retry_seconds)
                 continue
@@ -68,9 +69,6 @@ class BufferedLogger:
             with self._wake:
                 self.pending.popleft()
                 self.sent += 1
-
-    def _deadline_passed(self) -> bool:
-        return time.time() >= self._deadline
 
     def close(self, timeout: float = 60.0) -> int:
         """Wait up to ``timeout`` seconds for the queue to drain; keep what is left in a file. Returns that count."""

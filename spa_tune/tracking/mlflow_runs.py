@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import math
 import os
 import time
@@ -74,6 +75,21 @@ def given_or_default_tracking_uri(given: str | None) -> str:
 def sqlite_file(tracking_uri: str) -> Path | None:
     """The database file of a ``sqlite:///`` URI (None for other stores)."""
     return Path(tracking_uri[len("sqlite:///"):]) if tracking_uri.startswith("sqlite:///") else None
+
+
+def store_exists(tracking_uri: str) -> bool:
+    """Whether a local store is there (asking MLflow about a missing one would create it); servers: True."""
+    if sqlite_file(tracking_uri) is not None:
+        return sqlite_file(tracking_uri).is_file()
+    if tracking_uri.startswith("file:"):
+        return Path(tracking_uri[len("file:"):].removeprefix("//")).is_dir()
+    return True
+
+
+def quiet_mlflow_logs() -> None:
+    """MLflow and its database migrations log every table they create; keep warnings only."""
+    for name in ("alembic", "mlflow", "mlflow.store.db.utils"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def is_local_store(tracking_uri: str) -> bool:
