@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 TORCH := torch==2.13.0
 TORCH_PIP_FLAGS ?=
 
-.PHONY: quickstart sheet-quickstart example-sheet test e2e bench clean
+.PHONY: quickstart sheet-quickstart example-sheet test e2e bench quality clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,14 @@ quickstart: $(STAMP)
 # search_spaces/hyperparameters.results.xlsx (the example sheet itself is not changed).
 sheet-quickstart: $(STAMP)
 	$(BIN)/spa-tune --space search_spaces/sheet_quickstart.yaml --set name=sheet-quickstart-$$(date +%Y%m%d-%H%M%S)
+
+# The paper's comparison on the real SQuAD subsets in ../shared/data (about 75 minutes on 2 cores):
+# a normal experiment under runs/squad-cpu-<date-time>, then docs/results.md written from it.
+QUALITY_NAME := squad-cpu-$(shell date +%Y%m%d-%H%M%S)
+quality: $(STAMP)
+	$(BIN)/spa-tune --space search_spaces/squad_cpu.yaml --set name=$(QUALITY_NAME)
+	$(BIN)/python -m spa_tune.report.results_page runs/$(QUALITY_NAME) --out docs/results.md \
+		--command "make quality  # spa-tune --space search_spaces/squad_cpu.yaml --set name=$(QUALITY_NAME)"
 
 # Rebuild the example sheet from spa_tune/sheet/example.py.
 example-sheet: $(STAMP)

@@ -39,6 +39,8 @@ class TrialConfig(BaseModel):
     generated_eval_questions: int = Field(300, ge=1)
     max_train_samples: int | None = Field(None, ge=1)
     max_eval_samples: int | None = Field(None, ge=1)
+    max_train_articles: int | None = Field(None, ge=1)
+    max_eval_articles: int | None = Field(None, ge=1)
     max_seq_length: int = Field(384, ge=32)
     doc_stride: int = Field(128, ge=1)
     max_query_length: int = Field(64, ge=4)

@@ -31,6 +31,20 @@ def _from_hub(name: str, split: str) -> Dataset:
     return ds
 
 
+def first_articles(ds: Dataset, limit: int | None) -> Dataset:
+    """The questions of the first ``limit`` articles (titles in order of appearance; all when None)."""
+    if limit is None:
+        return ds
+    kept: set[str] = set()
+    rows = []
+    for i, title in enumerate(ds["title"]):
+        if title not in kept and len(kept) == limit:
+            continue
+        kept.add(title)
+        rows.append(i)
+    return ds if len(rows) == len(ds) else ds.select(rows)
+
+
 def _head(ds: Dataset, limit: int | None) -> Dataset:
     """The first ``limit`` examples (all of them when ``limit`` is None)."""
     if limit is None or limit >= len(ds):
@@ -39,22 +53,28 @@ def _head(ds: Dataset, limit: int | None) -> Dataset:
 
 
 def load_squad(dataset: str | None, train_file: str | None, eval_file: str | None,
-               max_train_samples: int | None = None, max_eval_samples: int | None = None) -> tuple[Dataset, Dataset]:
+               max_train_samples: int | None = None, max_eval_samples: int | None = None,
+               max_train_articles: int | None = None, max_eval_articles: int | None = None) -> tuple[Dataset, Dataset]:
     """Train and evaluation examples (``id, title, context, question, answers``).
 
     A local file wins over the hub for its split; the hub's ``train`` and ``validation`` splits
-    of ``dataset`` (e.g. ``rajpurkar/squad``) are used otherwise. ``max_*_samples`` keep the first N.
+    of ``dataset`` (e.g. ``rajpurkar/squad``) are used otherwise. ``max_*_articles`` keep the
+    questions of the first N articles, then ``max_*_samples`` the first N questions.
     """
     if (not train_file or not eval_file) and not dataset:
         raise SpaTuneError("dataset: give a hub dataset or both train_file and eval_file")
     train = _from_file(train_file) if train_file else _from_hub(dataset, HUB_SPLITS["train"])
     evaluation = _from_file(eval_file) if eval_file else _from_hub(dataset, HUB_SPLITS["eval"])
-    return _head(train, max_train_samples), _head(evaluation, max_eval_samples)
+    return (
+        _head(first_articles(train, max_train_articles), max_train_samples),
+        _head(first_articles(evaluation, max_eval_articles), max_eval_samples),
+    )
 
 
-def load_eval_split(dataset: str | None, eval_file: str | None, max_eval_samples: int | None = None) -> Dataset:
+def load_eval_split(dataset: str | None, eval_file: str | None, max_eval_samples: int | None = None,
+                    max_eval_articles: int | None = None) -> Dataset:
     """Only the evaluation examples: ``eval_file`` if given, else the hub's validation split."""
     if not eval_file and not dataset:
         raise SpaTuneError("dataset: give a hub dataset or an eval_file")
     evaluation = _from_file(eval_file) if eval_file else _from_hub(dataset, HUB_SPLITS["eval"])
-    return _head(evaluation, max_eval_samples)
+    return _head(first_articles(evaluation, max_eval_articles), max_eval_samples)

@@ -28,6 +28,7 @@ def score_models(models: dict[str, nn.Module], cfg: TrialConfig, max_eval_sample
             None if cfg.dataset == GENERATED_DATASET else cfg.dataset,
             data_files(cfg.model_copy(update={"output_dir": str(workdir)}))[1],
             max_eval_samples or cfg.max_eval_samples,
+            cfg.max_eval_articles,
         )
         features = build_eval_dataset(examples, tokenizer, cfg.max_seq_length, cfg.doc_stride, cfg.max_query_length)
         for name, model in models.items():

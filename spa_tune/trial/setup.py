@@ -57,6 +57,25 @@ def resolve_device(requested: str) -> torch.device:
     return torch.device("cpu")
 
 
+def hardware_label(device: str) -> str:
+    """What a trial runs on, for results tables: the GPU's name, or the CPU's model and torch threads."""
+    if device == "cuda" and torch.cuda.is_available():
+        return f"GPU {torch.cuda.get_device_name(0)}"
+    model = ""
+    try:
+        model = next(
+            (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+             if line.startswith("model name")),
+            "",
+        )
+    except OSError:  # not Linux
+        pass
+    import platform
+
+    threads = torch.get_num_threads()
+    return f"CPU {model or platform.processor() or platform.machine()}, {threads} thread{'s' if threads != 1 else ''}"
+
+
 def data_files(cfg: TrialConfig) -> tuple[str | None, str | None]:
     """Train and eval files; ``dataset: generated`` writes the generated set under ``output_dir``."""
     if cfg.dataset != GENERATED_DATASET or (cfg.train_file and cfg.eval_file):
@@ -108,6 +127,8 @@ def build_trial(cfg: TrialConfig) -> TrialSetup:
         eval_file,
         cfg.max_train_samples,
         cfg.max_eval_samples,
+        cfg.max_train_articles,
+        cfg.max_eval_articles,
     )
     window = dict(max_seq_length=cfg.max_seq_length, doc_stride=cfg.doc_stride, max_query_length=cfg.max_query_length)
     train_features = build_train_dataset(train_examples, tokenizer, **window)

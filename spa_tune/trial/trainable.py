@@ -26,6 +26,7 @@ from ..config import TrialConfig
 from ..tracking.buffered import BufferedLogger
 from ..tracking.mlflow_runs import ExperimentRuns, TrialRun
 from .runner import read_block_masks, run_trial
+from .setup import hardware_label
 
 log = logging.getLogger("spa_tune.trial")
 # Metrics Tune sees: scalars only (the per-layer table goes to MLflow and the trial folder).
@@ -147,6 +148,7 @@ def run_tuned_trial(context: TrialContext, config: dict[str, Any]) -> None:
     torch.set_num_threads(max(1, int(context.cpus)))
     stratum = stratum_label(stratum_of(values, list(context.stratum_keys) or None))
     tags = {**trial_tags(cfg, trial_id, stratum), **context.sheet_origins.get(config.get("sheet_row"), {})}
+    tags["hardware"] = hardware_label(cfg.device)
     params = {**cfg.model_dump(), "density": stratum}  # logged once: a restarted trial keeps its params
     run = TrialRun.open(context.runs, trial_id, trial_run_name(cfg, trial_id, stratum), params, tags)
     node_id = ray_node_id()
