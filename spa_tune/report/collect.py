@@ -62,7 +62,7 @@ def folder_source(folder: Path) -> Source:
         rows, searched = read_results_csv(results)
         return Source(folder.name, rows, searched)
     state = read_state(folder / STATE_FILE)
-    client = _client(state["tracking_uri"], str(folder))
+    client = tracking_client(state["tracking_uri"], str(folder))
     runs = _search(lambda: child_runs(client, state["experiment_id"], state["parent_run_id"]), str(folder))
     rows, keys = rows_from_runs(runs, searched_keys(folder / SPACE_FILE))
     return Source(folder.name, rows, keys)
@@ -110,7 +110,7 @@ def name_source(name: str, tracking_uri: str) -> Source | None:
     """The trial runs of the MLflow experiment ``name``, or None when the store has no such experiment."""
     if not store_exists(tracking_uri):
         return None
-    client = _client(tracking_uri, name)
+    client = tracking_client(tracking_uri, name)
     experiment = _search(lambda: client.get_experiment_by_name(name), name)
     if experiment is None:
         return None
@@ -121,7 +121,8 @@ def name_source(name: str, tracking_uri: str) -> Source | None:
     return Source(name, rows, keys, origin="mlflow")
 
 
-def _client(tracking_uri: str, argument: str):
+def tracking_client(tracking_uri: str, argument: str):
+    """An ``MlflowClient`` for ``tracking_uri``; an unreachable server is a one-line error naming ``argument``."""
     from mlflow.tracking import MlflowClient
 
     quiet_mlflow_logs()
