@@ -32,13 +32,16 @@ def _from_hub(name: str, split: str) -> Dataset:
 
 
 def first_articles(ds: Dataset, limit: int | None) -> Dataset:
-    """The questions of the first ``limit`` articles (titles in order of appearance; all when None)."""
+    """The questions of the first ``limit`` articles, by title in order of first appearance (all when None).
+
+    A title met again later in the file counts as the article it first named.
+    """
     if limit is None:
         return ds
     kept: set[str] = set()
     rows = []
     for i, title in enumerate(ds["title"]):
-        if title not in kept and len(kept) == limit:
+        if title not in kept and len(kept) >= limit:
             continue
         kept.add(title)
         rows.append(i)

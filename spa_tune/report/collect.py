@@ -63,7 +63,7 @@ def folder_source(folder: Path) -> Source:
         return Source(folder.name, rows, searched)
     state = read_state(folder / STATE_FILE)
     client = tracking_client(state["tracking_uri"], str(folder))
-    runs = _search(lambda: child_runs(client, state["experiment_id"], state["parent_run_id"]), str(folder))
+    runs = mlflow_query(lambda: child_runs(client, state["experiment_id"], state["parent_run_id"]), str(folder))
     rows, keys = rows_from_runs(runs, searched_keys(folder / SPACE_FILE))
     return Source(folder.name, rows, keys)
 
@@ -111,10 +111,10 @@ def name_source(name: str, tracking_uri: str) -> Source | None:
     if not store_exists(tracking_uri):
         return None
     client = tracking_client(tracking_uri, name)
-    experiment = _search(lambda: client.get_experiment_by_name(name), name)
+    experiment = mlflow_query(lambda: client.get_experiment_by_name(name), name)
     if experiment is None:
         return None
-    runs = _search(lambda: child_runs(client, experiment.experiment_id), name)
+    runs = mlflow_query(lambda: child_runs(client, experiment.experiment_id), name)
     if not runs:
         raise SpaTuneError(f"{name}: MLflow experiment in {tracking_uri} has no trial runs (runs with a parent run)")
     rows, keys = rows_from_runs(runs)
@@ -132,7 +132,7 @@ def tracking_client(tracking_uri: str, argument: str):
     return MlflowClient(tracking_uri=tracking_uri)
 
 
-def _search(call, argument: str):
+def mlflow_query(call, argument: str):
     """Run an MLflow query; its failure becomes a one-line error naming ``argument``."""
     try:
         return call()

@@ -71,3 +71,19 @@ def test_real_hub_loader_offline_gives_one_line_error(monkeypatch):
         load_squad("rajpurkar/squad", None, None)
     assert str(err.value).startswith("dataset: cannot load 'rajpurkar/squad' split 'train' from the hub")
     assert "\n" not in str(err.value)
+
+
+def test_first_articles_then_first_questions(tmp_path):
+    train_file, dev_file = write_generated_squad(tmp_path, 400, 200, seed=3)
+    records = read_squad_json(train_file)
+    titles = list(dict.fromkeys(r["title"] for r in records))
+    assert len(titles) >= 3 and len({r["title"] for r in read_squad_json(dev_file)}) >= 2
+    first_two = [r["id"] for r in records if r["title"] in titles[:2]]
+    train, dev = load_squad(None, str(train_file), str(dev_file), max_train_articles=2, max_eval_articles=1)
+    assert list(train["id"]) == first_two
+    assert set(dev["title"]) == {read_squad_json(dev_file)[0]["title"]}
+    # articles first, then the first N of their questions; more articles than the file has keeps all
+    train, _ = load_squad(None, str(train_file), str(dev_file), max_train_samples=3, max_train_articles=2)
+    assert list(train["id"]) == first_two[:3]
+    train, _ = load_squad(None, str(train_file), str(dev_file), max_train_articles=1000)
+    assert len(train) == len(records)

@@ -1,0 +1,327 @@
+"""A results page (``docs/results.md``) written from one finished experiment, numbers and all.
+
+The table comes from the experiment's ``results.csv`` and its MLflow trial runs (wall time, the
+``hardware`` tag); the untrained model is scored on the same evaluation set; the plot is drawn from
+the same rows; the command and library versions are recorded. Nothing on the page is typed in.
+
+Run: ``python -m spa_tune.report.results_page runs/<experiment> [...] --out docs/results.md --command "..."``
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import platform
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import yaml  # noqa: E402
+
+from ..config import TrialConfig  # noqa: E402
+from ..errors import SpaTuneError  # noqa: E402
+from ..experiment.folder import SPACE_FILE, STATE_FILE  # noqa: E402
+from ..tracking.mlflow_runs import TRIAL_ID_TAG  # noqa: E402
+from .collect import RESULTS_FILE, mlflow_query, read_results_csv, read_state, tracking_client  # noqa: E402
+from .runs import child_runs  # noqa: E402
+from .values import number  # noqa: E402
+
+PRUNING_LABELS = {"topK": "movement (topK)", "sigmoied_threshold": "soft movement", "magnitude": "magnitude",
+                  "l0": "L0", "threshold": "threshold"}
+PACKAGES = ("spa-tune", "torch", "transformers", "datasets", "ray", "mlflow", "optuna")
+COLUMNS = ("exp", "method", "setting", "remaining %", "learned params", "learned %", "learned / fine-pruning's",
+           "EM", "F1", "steps", "wall time", "hardware", "status")
+
+
+def trial_label(row: dict[str, Any]) -> str:
+    """``dense``, ``fine-pruning, soft movement``, ``SPLoPA, movement (topK)``."""
+    if row["method"] == "dense":
+        return "dense fine-tuning"
+    method = "SPLoPA" if row["method"] == "splopa" else row["method"]
+    return f"{method}, {PRUNING_LABELS.get(row.get('pruning_method'), row.get('pruning_method'))}"
+
+
+def trial_values(row: dict[str, Any], trial: dict[str, Any]) -> dict[str, Any]:
+    """A trial's settings: the defaults, then the space file's trial section, then its row's searched values."""
+    defaults = {key: field.default for key, field in TrialConfig.model_fields.items()}
+    return {**defaults, **trial, **{k: v for k, v in row.items() if v not in (None, "")}}
+
+
+def trial_setting(row: dict[str, Any], trial: dict[str, Any]) -> str:
+    """The settings that tell trials of one method apart: kept fraction or lambda, adapter size, and
+    learning rates where the row's differ from the space file's trial section."""
+    values = trial_values(row, trial)
+    parts = []
+    if row["method"] != "dense":
+        if values.get("pruning_method") in ("topK", "magnitude"):
+            parts.append(f"keep {_plain(values.get('final_threshold'))}")
+        else:
+            parts.append(f"lambda {_plain(values.get('final_lambda'))}")
+    if row["method"] == "splopa":
+        parts.append(f"K={values.get('num_splopa_prototypes')} r={values.get('splopa_prototype_rank')}")
+    base = trial_values({}, trial)
+    for key, label in (("learning_rate", "lr"), ("adapter_learning_rate", "adapter lr")):
+        if row["method"] != "dense" and (key != "adapter_learning_rate" or row["method"] == "splopa") \
+                and number(values.get(key)) != number(base.get(key)):
+            parts.append(f"{label} {_plain(values.get(key))}")
+    return ", ".join(parts)
+
+
+def run_details(folder: Path) -> dict[str, dict[str, Any]]:
+    """Per trial id: its MLflow run's wall time (``time_total_s``, last value) and ``hardware`` tag."""
+    state = read_state(folder / STATE_FILE)
+    client = tracking_client(state["tracking_uri"], str(folder))
+    details = {}
+    runs = mlflow_query(lambda: child_runs(client, state["experiment_id"], state["parent_run_id"]), str(folder))
+    for run in runs:
+        trial_id = run.data.tags.get(TRIAL_ID_TAG)
+        if trial_id:
+            details[trial_id] = {"time_total_s": run.data.metrics.get("time_total_s"),
+                                 "hardware": run.data.tags.get("hardware", ""), "run_id": run.info.run_id}
+    return details
+
+
+def learned_ratio(row: dict[str, Any], rows: Sequence[dict[str, Any]]) -> float | None:
+    """A SPLoPA trial's learned parameters over those of its fine-pruning peer: the fine-pruning trial
+    of the same pruning method whose remaining % is closest to its own."""
+    if row["method"] != "splopa" or not _is_number(row.get("learned_params")):
+        return None
+    peers = [r for r in rows if r["method"] == "fine-pruning" and r.get("pruning_method") == row.get("pruning_method")
+             and _is_number(r.get("learned_params")) and r["learned_params"]]
+    if not peers:
+        return None
+    mine = number(row.get("remaining_pct"))
+    peer = min(peers, key=lambda r: abs((number(r.get("remaining_pct")) or 0.0) - (mine or 0.0)))
+    return row["learned_params"] / peer["learned_params"]
+
+
+def table_rows(rows: Sequence[dict], details: dict[str, dict], trial: dict[str, Any]) -> list[dict[str, str]]:
+    """The page's table, one line per trial, dense first, then by method and pruning method."""
+    order = {"dense": 0, "fine-pruning": 1, "splopa": 2}
+    lines = []
+    for row in sorted(rows, key=lambda r: (order.get(r["method"], 3), str(r.get("pruning_method")), str(r["trial_id"]))):
+        info = details.get(str(row["trial_id"]), {})
+        seconds = info.get("time_total_s")
+        ratio = learned_ratio(row, rows)
+        lines.append({
+            "exp": str(row.get("experiment", "")),
+            "method": trial_label(row),
+            "setting": trial_setting(row, trial),
+            "remaining %": f"{row['remaining_pct']:.1f}" if _is_number(row.get("remaining_pct")) else "",
+            "learned params": f"{int(row['learned_params']):,}" if _is_number(row.get("learned_params")) else "",
+            "learned %": f"{row['learned_pct']:.2f}" if _is_number(row.get("learned_pct")) else "",
+            "learned / fine-pruning's": f"{100 * ratio:.1f} %" if ratio is not None else "",
+            "EM": f"{row['em']:.1f}" if _is_number(row.get("em")) else "",
+            "F1": f"{row['f1']:.1f}" if _is_number(row.get("f1")) else "",
+            "steps": f"{int(row['step'])}" if _is_number(row.get("step")) else "",
+            "wall time": f"{seconds / 60:.1f} min" if _is_number(seconds) else "",
+            "hardware": info.get("hardware", ""),
+            "status": str(row.get("status", "")),
+        })
+    return lines
+
+
+def markdown(lines: Sequence[dict[str, str]], columns: Sequence[str]) -> str:
+    """A markdown table of ``lines`` (dicts of cell text)."""
+    out = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    out += ["| " + " | ".join(line.get(c, "") for c in columns) + " |" for line in lines]
+    return "\n".join(out)
+
+
+def untrained_scores(trial: dict[str, Any]) -> dict[str, float]:
+    """EM and F1 of the pretrained model with its new, untrained QA head on the experiment's evaluation set."""
+    from ..export.check import score_models
+    from ..model.inject import prepare_model
+    from ..model.loading import load_qa_model
+    from ..trial.setup import seed_everything
+
+    from pydantic import ValidationError
+
+    with tempfile.TemporaryDirectory(prefix="spa-tune-untrained-") as tmp:
+        try:
+            cfg = TrialConfig(**{**trial, "method": "dense", "output_dir": tmp, "device": "cpu"})
+        except ValidationError as err:
+            raise SpaTuneError(f"trial section: not a valid trial configuration ({err.errors()[0]['msg']})") from None
+        seed_everything(cfg.seed)
+        model = prepare_model(load_qa_model(cfg.model), cfg).eval()
+        scores = score_models({"untrained": model}, cfg)["untrained"]
+    return {"em": scores["em"], "f1": scores["f1"]}
+
+
+def results_figure(rows: Sequence[dict], trial: dict[str, Any], path: Path) -> Path:
+    """F1 against remaining % and against learned % (log scale), every trial labelled with its settings."""
+    done = [r for r in rows if _is_number(r.get("f1")) and _is_number(r.get("remaining_pct"))]
+    labels = {id(r): trial_setting(r, trial) for r in done}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
+    markers = {"dense": "*", "fine-pruning": "o", "splopa": "s"}
+    for ax, x, label in ((axes[0], "remaining_pct", "remaining encoder weights (%)"),
+                         (axes[1], "learned_pct", "learned parameters (% of encoder weights, log)")):
+        for row in done:
+            if not _is_number(row.get(x)) or row[x] <= 0:
+                continue
+            ax.scatter(row[x], row["f1"], marker=markers.get(row["method"], "D"), s=70, alpha=0.8,
+                       edgecolors="black", linewidths=0.5)
+            ax.annotate(f"{trial_label(row)}\n{labels[id(row)]}".strip(), (row[x], row["f1"]), fontsize=6.5,
+                        xytext=(4, 3), textcoords="offset points")
+        ax.set_xlabel(label)
+        ax.set_ylabel("F1 (evaluation set)")
+        ax.grid(alpha=0.3)
+    axes[1].set_xscale("log")
+    fig.suptitle("F1 against size: remaining encoder weights and learned parameters", fontsize=10)
+    fig.tight_layout()
+    try:
+        fig.savefig(path, dpi=110)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def _plain(value: Any) -> str:
+    """A number as short text (``150``, ``0.12``); anything else as it is."""
+    return f"{number(value):g}" if number(value) is not None else str(value)
+
+
+def versions() -> dict[str, str]:
+    """Python, the libraries that shape the numbers, and the git commit of this checkout."""
+    found = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    try:
+        commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
+                                cwd=Path(__file__).parent, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    found["spa-tune commit"] = commit or "unknown"
+    return found
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
+def scale_text(trial: dict[str, Any]) -> str:
+    """The data and schedule of the trials, in one sentence."""
+    trial = trial_values({}, trial)
+    articles = trial.get("max_train_articles")
+    eval_articles = trial.get("max_eval_articles")
+    return (
+        f"model `{trial.get('model')}`; train: {f'the first {articles} articles of ' if articles else ''}"
+        f"`{Path(str(trial.get('train_file') or trial.get('dataset'))).name}`; evaluation: "
+        f"{f'the first {eval_articles} articles of ' if eval_articles else ''}"
+        f"`{Path(str(trial.get('eval_file') or trial.get('dataset'))).name}`; sequence {trial.get('max_seq_length')}, "
+        f"stride {trial.get('doc_stride')}, batch {trial.get('per_gpu_train_batch_size')}, "
+        f"{_plain(trial.get('num_train_epochs'))} epoch(s)"
+    )
+
+
+def read_experiment(folder: Path) -> tuple[list[dict], dict[str, Any], dict[str, dict]]:
+    """A finished experiment's results rows, its space file's trial section and its runs' details."""
+    if not (folder / RESULTS_FILE).is_file():
+        raise SpaTuneError(f"{folder}: no {RESULTS_FILE} (the experiment has not finished)")
+    rows, _ = read_results_csv(folder / RESULTS_FILE)
+    try:
+        space = yaml.safe_load((folder / SPACE_FILE).read_text())
+        trial = dict(space.get("trial") or {})
+    except (OSError, yaml.YAMLError, AttributeError, TypeError, ValueError):
+        raise SpaTuneError(f"{folder / SPACE_FILE}: unreadable space file") from None
+    return rows, trial, run_details(folder)
+
+
+def write_results_page(
+    folders: str | Path | Sequence[str | Path], out: str | Path, commands: str | Sequence[str] = (),
+    untrained: bool = True,
+) -> Path:
+    """Write the results page of one or more finished experiments to ``out`` (plot beside it); returns ``out``.
+
+    ``commands`` are the commands that ran them, quoted on the page. With several experiments the
+    table numbers them (``exp``) and the first one's trial section is the base that settings are
+    told apart from and the untrained model is scored with.
+    """
+    folders = [Path(folders)] if isinstance(folders, (str, Path)) else [Path(f) for f in folders]
+    commands = [commands] if isinstance(commands, str) else list(commands)
+    out = Path(out)
+    rows, details, trials = [], {}, []
+    for index, folder in enumerate(folders, 1):
+        exp_rows, trial, exp_details = read_experiment(folder)
+        rows += [{**trial_values(row, trial), "experiment": index} for row in exp_rows]
+        details.update(exp_details)
+        trials.append(trial)
+    base = trials[0]
+    columns = COLUMNS if len(folders) > 1 else COLUMNS[1:]
+    lines = table_rows(rows, details, base)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plot = results_figure(rows, base, out.with_name(f"{out.stem}-f1-size.png"))
+    baseline = untrained_scores(base) if untrained else None
+    names = ", ".join(f"`{folder.name}`" for folder in folders)
+    page = [
+        f"# Quality on real SQuAD v1.1: {'experiments' if len(folders) > 1 else 'experiment'} {names}",
+        "",
+        "Written by `python -m spa_tune.report.results_page` from the experiments' `results.csv` and MLflow "
+        "runs; no number on this page was typed in.",
+        "",
+        *[f"- command{f' (exp {i})' if len(folders) > 1 else ''}: `{command}`" for i, command in enumerate(commands, 1)],
+        f"- trials: {scale_text(base)}",
+        f"- written: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}, "
+        f"machine: {platform.machine()}, {_cpu_count()} CPU cores",
+        "",
+        markdown(lines, columns),
+        "",
+    ]
+    if baseline:
+        page += [f"Untrained (the pretrained `{trial.get('model')}` with a new QA head, no SQuAD training), "
+                 f"same evaluation set: EM {baseline['em']:.1f}, F1 {baseline['f1']:.1f}.", ""]
+    page += [
+        "`learned / fine-pruning's`: a SPLoPA trial's learned parameters (prototypes and the position weights "
+        "of kept blocks) over the learned parameters of the fine-pruning trial with the same pruning method "
+        "and the closest remaining %. `wall time`: the trial's own clock over training and evaluation "
+        "(model and data loading not included).",
+        "",
+        f"![F1 against remaining and learned parameters]({plot.name})",
+        "",
+        "The experiments' own plots (`pareto.png`, `pareto_learned.png`), `results.csv` and MLflow runs "
+        f"are in their folders under `runs/`; compare them with `spa-tune report {' '.join('runs/' + f.name for f in folders)}`.",
+        "",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()),
+        "",
+    ]
+    out.write_text("\n".join(page))
+    return out
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: ``results_page EXPERIMENT_DIR [...] --out FILE [--command TEXT ...]``."""
+    parser = argparse.ArgumentParser(prog="python -m spa_tune.report.results_page", description=__doc__.splitlines()[0])
+    parser.add_argument("experiments", nargs="+", help="finished experiment folders (runs/<name>)")
+    parser.add_argument("--out", default="docs/results.md", help="the page to write (its plot goes beside it)")
+    parser.add_argument("--command", action="append", default=[],
+                        help="the command that ran an experiment, quoted on the page (once per experiment)")
+    parser.add_argument("--no-untrained", action="store_true", help="skip scoring the untrained model")
+    args = parser.parse_args(argv)
+    try:
+        path = write_results_page(args.experiments, args.out, args.command, untrained=not args.no_untrained)
+    except SpaTuneError as err:
+        print(f"results_page: error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

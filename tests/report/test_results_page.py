@@ -1,0 +1,79 @@
+"""The results page of a finished experiment: its table, learned-parameter ratio, plot, baseline and versions."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from spa_tune.report.results_page import learned_ratio, main, trial_label, trial_setting, write_results_page
+
+
+def test_page_of_a_finished_experiment(finished_experiment, tmp_path):
+    folder = tmp_path / "exp"
+    shutil.copytree(finished_experiment, folder)
+    page = write_results_page(folder, tmp_path / "out" / "results.md", "spa-tune --space x.yaml")
+    text = page.read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    assert rows[0].startswith("| method | setting | remaining % | learned params |")  # one experiment: no exp column
+    assert [r.split(" | ")[0] for r in rows[1:]] == ["| fine-pruning, movement (topK)", "| SPLoPA, movement (topK)"]
+    splopa = rows[2].split(" | ")
+    ratio = float(splopa[5].rstrip(" %"))
+    assert 0 < ratio < 100  # SPLoPA learns a fraction of what fine-pruning learns
+    assert "CPU " in splopa[10] and splopa[9].endswith(" min")  # the MLflow run's hardware tag and clock
+    assert "Untrained (" in text and "F1 " in text
+    assert "`spa-tune --space x.yaml`" in text and "Versions: python " in text
+    assert (tmp_path / "out" / "results-f1-size.png").is_file()
+
+
+def test_page_of_two_experiments_numbers_them(finished_experiment, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder in (first, second):
+        shutil.copytree(finished_experiment, folder)
+    page = write_results_page([first, second], tmp_path / "results.md", ["cmd one", "cmd two"], untrained=False)
+    text = page.read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    assert rows[0].startswith("| exp | method |") and len(rows) == 1 + 4
+    assert sorted(r.split(" | ")[0] for r in rows[1:]) == ["| 1", "| 1", "| 2", "| 2"]
+    assert "- command (exp 1): `cmd one`" in text and "- command (exp 2): `cmd two`" in text
+    assert "`first`, `second`" in text and "Untrained" not in text
+
+
+def test_unfinished_experiment_is_one_line_error(tmp_path, capsys):
+    assert main([str(tmp_path), "--out", str(tmp_path / "r.md")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no results.csv" in err and not (tmp_path / "r.md").exists()
+
+
+@pytest.mark.parametrize("row,label", [
+    ({"method": "dense"}, "dense fine-tuning"),
+    ({"method": "fine-pruning", "pruning_method": "sigmoied_threshold"}, "fine-pruning, soft movement"),
+    ({"method": "splopa", "pruning_method": "topK"}, "SPLoPA, movement (topK)"),
+])
+def test_labels(row, label):
+    assert trial_label(row) == label
+
+
+def test_setting_and_ratio():
+    trial = {"final_threshold": 0.12, "splopa_prototype_rank": 2, "num_splopa_prototypes": 8}
+    fp = {"method": "fine-pruning", "pruning_method": "topK", "learned_params": 1000}
+    sp = {"method": "splopa", "pruning_method": "topK", "learned_params": 40}
+    soft = {"method": "splopa", "pruning_method": "sigmoied_threshold", "final_lambda": 150, "learned_params": 30}
+    assert trial_setting(fp, trial) == "keep 0.12"
+    assert trial_setting(sp, trial) == "keep 0.12, K=8 r=2"
+    assert trial_setting(soft, {**trial, "pruning_method": "topK"}) == "lambda 150, K=8 r=2"
+    assert learned_ratio(sp, [fp, sp, soft]) == pytest.approx(0.04)
+    assert learned_ratio(soft, [fp, sp, soft]) is None  # no fine-pruning trial with soft movement
+    assert learned_ratio(fp, [fp, sp]) is None
+
+
+def test_learning_rates_shown_where_a_row_differs_and_the_closest_peer():
+    trial = {"learning_rate": 1e-4, "adapter_learning_rate": 1e-2}
+    probe = {"method": "splopa", "pruning_method": "sigmoied_threshold", "final_lambda": 150,
+             "learning_rate": 1e-3, "adapter_learning_rate": 3e-2, "learned_params": 50, "remaining_pct": 13.0}
+    plain = {**probe, "learning_rate": 1e-4, "adapter_learning_rate": 1e-2}
+    assert trial_setting(probe, trial) == "lambda 150, K=64 r=1, lr 0.001, adapter lr 0.03"  # K, r: defaults
+    assert trial_setting(plain, trial) == "lambda 150, K=64 r=1"
+    far = {"method": "fine-pruning", "pruning_method": "sigmoied_threshold", "learned_params": 100, "remaining_pct": 40.0}
+    near = {**far, "learned_params": 1000, "remaining_pct": 12.0}
+    assert learned_ratio(probe, [far, near, probe]) == pytest.approx(0.05)
