@@ -76,7 +76,7 @@ def trial_setting(row: dict[str, Any], trial: dict[str, Any]) -> str:
 
 
 def run_details(folder: Path) -> dict[str, dict[str, Any]]:
-    """Per trial id: its MLflow run's wall time (``time_total_s``, last value) and ``hardware`` tag."""
+    """Per trial id: its MLflow run's wall time (start to end, in seconds) and ``hardware`` tag."""
     state = read_state(folder / STATE_FILE)
     client = tracking_client(state["tracking_uri"], str(folder))
     details = {}
@@ -84,7 +84,8 @@ def run_details(folder: Path) -> dict[str, dict[str, Any]]:
     for run in runs:
         trial_id = run.data.tags.get(TRIAL_ID_TAG)
         if trial_id:
-            details[trial_id] = {"time_total_s": run.data.metrics.get("time_total_s"),
+            start, end = run.info.start_time, run.info.end_time
+            details[trial_id] = {"wall_s": (end - start) / 1000 if start and end else None,
                                  "hardware": run.data.tags.get("hardware", ""), "run_id": run.info.run_id}
     return details
 
@@ -109,7 +110,7 @@ def table_rows(rows: Sequence[dict], details: dict[str, dict], trial: dict[str, 
     lines = []
     for row in sorted(rows, key=lambda r: (order.get(r["method"], 3), str(r.get("pruning_method")), str(r["trial_id"]))):
         info = details.get(str(row["trial_id"]), {})
-        seconds = info.get("time_total_s")
+        seconds = info.get("wall_s")
         ratio = learned_ratio(row, rows)
         lines.append({
             "exp": str(row.get("experiment", "")),
@@ -284,8 +285,8 @@ def write_results_page(
     page += [
         "`learned / fine-pruning's`: a SPLoPA trial's learned parameters (prototypes and the position weights "
         "of kept blocks) over the learned parameters of the fine-pruning trial with the same pruning method "
-        "and the closest remaining %. `wall time`: the trial's own clock over training and evaluation "
-        "(model and data loading not included).",
+        "and the closest remaining %. `wall time`: from the start of the trial's MLflow run to its end "
+        "(model and data loading, training and evaluation).",
         "",
         f"![F1 against remaining and learned parameters]({plot.name})",
         "",
