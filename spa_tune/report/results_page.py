@@ -90,18 +90,15 @@ def run_details(folder: Path) -> dict[str, dict[str, Any]]:
     return details
 
 
-def learned_ratio(row: dict[str, Any], rows: Sequence[dict[str, Any]]) -> float | None:
-    """A SPLoPA trial's learned parameters over those of its fine-pruning peer: the fine-pruning trial
-    of the same pruning method whose remaining % is closest to its own."""
-    if row["method"] != "splopa" or not _is_number(row.get("learned_params")):
+def learned_ratio(row: dict[str, Any]) -> float | None:
+    """A SPLoPA trial's learned parameters over those fine-pruning learns at the same remaining density.
+
+    Fine-pruning learns exactly its remaining weights, so this is the trial's learned % over its remaining %.
+    """
+    learned, remaining = number(row.get("learned_pct")), number(row.get("remaining_pct"))
+    if row["method"] != "splopa" or learned is None or not remaining:
         return None
-    peers = [r for r in rows if r["method"] == "fine-pruning" and r.get("pruning_method") == row.get("pruning_method")
-             and _is_number(r.get("learned_params")) and r["learned_params"]]
-    if not peers:
-        return None
-    mine = number(row.get("remaining_pct"))
-    peer = min(peers, key=lambda r: abs((number(r.get("remaining_pct")) or 0.0) - (mine or 0.0)))
-    return row["learned_params"] / peer["learned_params"]
+    return learned / remaining
 
 
 def table_rows(rows: Sequence[dict], details: dict[str, dict], trial: dict[str, Any]) -> list[dict[str, str]]:
@@ -111,7 +108,7 @@ def table_rows(rows: Sequence[dict], details: dict[str, dict], trial: dict[str, 
     for row in sorted(rows, key=lambda r: (order.get(r["method"], 3), str(r.get("pruning_method")), str(r["trial_id"]))):
         info = details.get(str(row["trial_id"]), {})
         seconds = info.get("wall_s")
-        ratio = learned_ratio(row, rows)
+        ratio = learned_ratio(row)
         lines.append({
             "exp": str(row.get("experiment", "")),
             "method": trial_label(row),
@@ -284,8 +281,8 @@ def write_results_page(
                  f"same evaluation set: EM {baseline['em']:.1f}, F1 {baseline['f1']:.1f}.", ""]
     page += [
         "`learned / fine-pruning's`: a SPLoPA trial's learned parameters (prototypes and the position weights "
-        "of kept blocks) over the learned parameters of the fine-pruning trial with the same pruning method "
-        "and the closest remaining %. `wall time`: from the start of the trial's MLflow run to its end "
+        "of kept blocks) over what fine-pruning learns at the same remaining density, which is the remaining "
+        "weights themselves (learned % / remaining %). `wall time`: from the start of the trial's MLflow run to its end "
         "(model and data loading, training and evaluation).",
         "",
         f"![F1 against remaining and learned parameters]({plot.name})",
