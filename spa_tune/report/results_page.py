@@ -155,26 +155,28 @@ def untrained_scores(trial: dict[str, Any]) -> dict[str, float]:
 
 
 def results_figure(rows: Sequence[dict], trial: dict[str, Any], path: Path) -> Path:
-    """F1 against remaining % and against learned % (log scale), every trial labelled with its settings."""
+    """F1 against remaining % and against learned % (log scale); one marker and legend entry per trial."""
     done = [r for r in rows if _is_number(r.get("f1")) and _is_number(r.get("remaining_pct"))]
-    labels = {id(r): trial_setting(r, trial) for r in done}
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 6.2))
     markers = {"dense": "*", "fine-pruning": "o", "splopa": "s"}
+    colours = plt.get_cmap("tab10")
     for ax, x, label in ((axes[0], "remaining_pct", "remaining encoder weights (%)"),
                          (axes[1], "learned_pct", "learned parameters (% of encoder weights, log)")):
-        for row in done:
+        for i, row in enumerate(done):
             if not _is_number(row.get(x)) or row[x] <= 0:
                 continue
-            ax.scatter(row[x], row["f1"], marker=markers.get(row["method"], "D"), s=70, alpha=0.8,
-                       edgecolors="black", linewidths=0.5)
-            ax.annotate(f"{trial_label(row)}\n{labels[id(row)]}".strip(), (row[x], row["f1"]), fontsize=6.5,
-                        xytext=(4, 3), textcoords="offset points")
+            setting = trial_setting(row, trial)
+            ax.scatter(row[x], row["f1"], marker=markers.get(row["method"], "D"), s=90 if row["method"] == "dense" else 60,
+                       color=colours(i % 10), alpha=0.85, edgecolors="black", linewidths=0.5,
+                       label=f"{trial_label(row)}{': ' + setting if setting else ''} (F1 {row['f1']:.1f})")
         ax.set_xlabel(label)
         ax.set_ylabel("F1 (evaluation set)")
         ax.grid(alpha=0.3)
     axes[1].set_xscale("log")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=7.5, frameon=False)
     fig.suptitle("F1 against size: remaining encoder weights and learned parameters", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06 + 0.03 * ((len(labels) + 1) // 2), 1, 1))
     try:
         fig.savefig(path, dpi=110)
     finally:
