@@ -25,6 +25,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import yaml  # noqa: E402
+from pydantic import ValidationError  # noqa: E402
 
 from ..config import TrialConfig  # noqa: E402
 from ..errors import SpaTuneError  # noqa: E402
@@ -86,7 +87,7 @@ def run_details(folder: Path) -> dict[str, dict[str, Any]]:
         if trial_id:
             start, end = run.info.start_time, run.info.end_time
             details[trial_id] = {"wall_s": (end - start) / 1000 if start and end else None,
-                                 "hardware": run.data.tags.get("hardware", ""), "run_id": run.info.run_id}
+                                 "hardware": run.data.tags.get("hardware", "")}
     return details
 
 
@@ -107,24 +108,30 @@ def table_rows(rows: Sequence[dict], details: dict[str, dict], trial: dict[str, 
     lines = []
     for row in sorted(rows, key=lambda r: (order.get(r["method"], 3), str(r.get("pruning_method")), str(r["trial_id"]))):
         info = details.get(str(row["trial_id"]), {})
-        seconds = info.get("wall_s")
         ratio = learned_ratio(row)
+        seconds = number(info.get("wall_s"))
         lines.append({
             "exp": str(row.get("experiment", "")),
             "method": trial_label(row),
             "setting": trial_setting(row, trial),
-            "remaining %": f"{row['remaining_pct']:.1f}" if _is_number(row.get("remaining_pct")) else "",
-            "learned params": f"{int(row['learned_params']):,}" if _is_number(row.get("learned_params")) else "",
-            "learned %": f"{row['learned_pct']:.2f}" if _is_number(row.get("learned_pct")) else "",
-            "learned / fine-pruning's": f"{100 * ratio:.1f} %" if ratio is not None else "",
-            "EM": f"{row['em']:.1f}" if _is_number(row.get("em")) else "",
-            "F1": f"{row['f1']:.1f}" if _is_number(row.get("f1")) else "",
-            "steps": f"{int(row['step'])}" if _is_number(row.get("step")) else "",
-            "wall time": f"{seconds / 60:.1f} min" if _is_number(seconds) else "",
+            "remaining %": _formatted(row.get("remaining_pct"), ".1f"),
+            "learned params": _formatted(row.get("learned_params"), ",.0f"),
+            "learned %": _formatted(row.get("learned_pct"), ".2f"),
+            "learned / fine-pruning's": _formatted(None if ratio is None else 100 * ratio, ".1f", " %"),
+            "EM": _formatted(row.get("em"), ".1f"),
+            "F1": _formatted(row.get("f1"), ".1f"),
+            "steps": _formatted(row.get("step"), ".0f"),
+            "wall time": _formatted(None if seconds is None else seconds / 60, ".1f", " min"),
             "hardware": info.get("hardware", ""),
             "status": str(row.get("status", "")),
         })
     return lines
+
+
+def _formatted(value: Any, spec: str, unit: str = "") -> str:
+    """``value`` in the format ``spec`` followed by ``unit``; empty when it is not a finite number."""
+    value = number(value)
+    return "" if value is None else f"{value:{spec}}{unit}"
 
 
 def markdown(lines: Sequence[dict[str, str]], columns: Sequence[str]) -> str:
@@ -141,8 +148,6 @@ def untrained_scores(trial: dict[str, Any]) -> dict[str, float]:
     from ..model.loading import load_qa_model
     from ..trial.setup import seed_everything
 
-    from pydantic import ValidationError
-
     with tempfile.TemporaryDirectory(prefix="spa-tune-untrained-") as tmp:
         try:
             cfg = TrialConfig(**{**trial, "method": "dense", "output_dir": tmp, "device": "cpu"})
@@ -156,14 +161,14 @@ def untrained_scores(trial: dict[str, Any]) -> dict[str, float]:
 
 def results_figure(rows: Sequence[dict], trial: dict[str, Any], path: Path) -> Path:
     """F1 against remaining % and against learned % (log scale); one marker and legend entry per trial."""
-    done = [r for r in rows if _is_number(r.get("f1")) and _is_number(r.get("remaining_pct"))]
+    done = [r for r in rows if number(r.get("f1")) is not None and number(r.get("remaining_pct")) is not None]
     fig, axes = plt.subplots(1, 2, figsize=(11, 6.2))
     markers = {"dense": "*", "fine-pruning": "o", "splopa": "s"}
     colours = plt.get_cmap("tab10")
     for ax, x, label in ((axes[0], "remaining_pct", "remaining encoder weights (%)"),
                          (axes[1], "learned_pct", "learned parameters (% of encoder weights, log)")):
         for i, row in enumerate(done):
-            if not _is_number(row.get(x)) or row[x] <= 0:
+            if (number(row.get(x)) or 0) <= 0:
                 continue
             setting = trial_setting(row, trial)
             ax.scatter(row[x], row["f1"], marker=markers.get(row["method"], "D"), s=90 if row["method"] == "dense" else 60,
@@ -204,10 +209,6 @@ def versions() -> dict[str, str]:
         commit = ""
     found["spa-tune commit"] = commit or "unknown"
     return found
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
 
 
 def scale_text(trial: dict[str, Any]) -> str:
