@@ -73,6 +73,8 @@ class TrialConfig(BaseModel):
     mask_structure: Literal["blocks", "heads_neurons"] = "blocks"
     initial_threshold: float = 1.0
     final_threshold: float = 0.7
+    # Density the trial ends at (remaining % as spa-tune counts it); None: the schedule's own
+    target_remaining_pct: float | None = Field(None, gt=0, le=100)
     initial_warmup: float = Field(1.0, ge=0)
     final_warmup: float = Field(2.0, ge=0)
     # Regularization
@@ -89,6 +91,9 @@ class TrialConfig(BaseModel):
     splopa_prototype_rank: int = Field(1, ge=1)
     splopa_init_range: float = Field(1e-4, ge=0)
     shared_prototypes: bool = False
+    # What SPLoPA learns besides its adapters, biases, mask scores and QA head: the original code
+    # also trains the encoder's LayerNorm weights and biases (seed-notes "SPLoPA").
+    splopa_train_layernorm: bool = True
 
     @field_validator("regularization", "teacher_type", "teacher_name_or_path", "tokenizer", mode="before")
     @classmethod
@@ -121,6 +126,8 @@ class TrialConfig(BaseModel):
                     "mask_structure: heads_neurons needs learned scores ranked per layer "
                     "(topK, threshold, sigmoied_threshold or l0, without global_topk)"
                 )
+        if self.target_remaining_pct is not None and not self.masked:
+            raise ValueError("target_remaining_pct: method dense prunes nothing; set it for fine-pruning or splopa")
         if self.method == "splopa":
             if self.splopa_prototype_rank > min(self.mask_block_rows, self.mask_block_cols):
                 raise ValueError(
