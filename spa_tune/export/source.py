@@ -14,7 +14,7 @@ from ..config import TrialConfig, validate_trial_config
 from ..errors import SpaTuneError
 from ..model.inject import prepare_model
 from ..model.loading import load_qa_model
-from ..pruning.control import apply_threshold
+from ..pruning.control import set_masks
 from ..tracking.mlflow_runs import (
     TUNE_PATH_TAG, check_tracking_server, given_or_default_tracking_uri, quiet_mlflow_logs, sqlite_file, store_exists,
 )
@@ -126,6 +126,6 @@ def load_trained(checkpoint: Path) -> TrainedTrial:
         first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise SpaTuneError(f"{checkpoint / STATE_FILE}: cannot load the trial's model ({first_line})") from None
     threshold = checkpoint_threshold(checkpoint, state, cfg)
-    apply_threshold(model, threshold, cfg.global_topk)
+    set_masks(model, cfg, threshold)
     extra = state.get("extra", {})
     return TrainedTrial(model.eval(), cfg, state["step"], threshold, checkpoint, extra.get("em"), extra.get("f1"))

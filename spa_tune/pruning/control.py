@@ -7,6 +7,7 @@ from torch import nn
 
 from . import binarizers
 from .masked_linear import BlockMaskedLinear
+from .target import density_keep_masks, follows_density
 
 
 def masked_layers(model: nn.Module) -> list[tuple[str, BlockMaskedLinear]]:
@@ -43,6 +44,23 @@ def apply_threshold(model: nn.Module, threshold: float, global_ranking: bool = F
     if global_ranking and layers:
         for layer, keep in zip(layers, global_keep_masks(layers, threshold)):
             layer.global_keep = keep
+
+
+def apply_kept_fraction(model: nn.Module, fraction: float) -> None:
+    """Keep the top-scoring blocks across all masked layers until ``fraction`` of their weights remain."""
+    layers = [layer for _, layer in masked_layers(model)]
+    for layer, keep in zip(layers, density_keep_masks(layers, fraction)):
+        layer.threshold = fraction
+        layer.global_keep = keep
+
+
+def set_masks(model: nn.Module, cfg, value: float) -> None:
+    """Set every mask for a schedule value of trial ``cfg``: a threshold, or with a target density
+    on a score-threshold method, the kept fraction of the masked weights."""
+    if follows_density(cfg):
+        apply_kept_fraction(model, value)
+    else:
+        apply_threshold(model, value, cfg.global_topk)
 
 
 def all_mask_scores(model: nn.Module) -> list[torch.Tensor]:

@@ -70,7 +70,8 @@ class BlockMaskedLinear(nn.Module):
         else:
             self.register_parameter("mask_scores", None)
         self.threshold = 1.0
-        # Set by the global ranking of ``control.apply_threshold``; None means rank within the layer.
+        # Set by the global ranking of ``control.apply_threshold`` or by a target density
+        # (``control.set_masks``); None means the layer decides alone.
         self.global_keep: torch.Tensor | None = None
 
     def adapted_weight(self) -> torch.Tensor:
@@ -90,12 +91,13 @@ class BlockMaskedLinear(nn.Module):
             if self.global_keep is not None:
                 return binarizers.straight_through(scores, self.global_keep)
             return binarizers.topk_mask(scores, self.threshold)
-        if method == "threshold":
-            return binarizers.threshold_mask(scores, self.threshold, sigmoid=False)
-        if method == "sigmoied_threshold":
-            return binarizers.threshold_mask(scores, self.threshold, sigmoid=True)
+        if method in ("threshold", "sigmoied_threshold"):
+            if self.global_keep is not None:  # a target density: the blocks kept are chosen across layers
+                return binarizers.straight_through(scores, self.global_keep)
+            return binarizers.threshold_mask(scores, self.threshold, sigmoid=method == "sigmoied_threshold")
         if method == "l0":
-            return binarizers.l0_mask(scores, self.training)
+            gates = binarizers.l0_mask(scores, self.training)
+            return gates if self.global_keep is None else gates * self.global_keep.to(gates.dtype)
         raise ValueError(f"unknown pruning method {method!r}")
 
     def masked_weight(self) -> torch.Tensor:

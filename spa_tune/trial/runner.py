@@ -22,10 +22,10 @@ from tqdm.auto import tqdm
 from ..config import TrialConfig, validate_trial_config
 from ..errors import TrainingDiverged
 from ..data.features import LABEL_COLUMNS, MODEL_COLUMNS
-from ..model.counting import count_weights
-from ..pruning.control import all_mask_scores, apply_threshold, eval_block_masks
+from ..model.counting import count_weights, encoder_weight_count
+from ..pruning.control import all_mask_scores, eval_block_masks, set_masks
 from ..pruning.regularization import regularization
-from ..pruning.schedule import lambda_at, threshold_at
+from ..pruning.target import PruningSchedule, masked_weight_count, pruning_schedule
 from .checkpoint import check_resumable, load_checkpoint, prune_old_checkpoints, save_checkpoint
 from .evaluate import evaluate
 from .losses import combine_losses, distillation_loss
@@ -36,13 +36,12 @@ Report = Callable[[dict, str], None]
 TRAIN_INPUTS = (*MODEL_COLUMNS, *LABEL_COLUMNS)
 
 
-def scheduled_threshold(cfg: TrialConfig, step: int, total_steps: int) -> float:
-    """Threshold of the cubic schedule at ``step`` (1.0, keep everything, for dense)."""
-    if not cfg.masked:
-        return 1.0
-    return threshold_at(
-        step, total_steps, cfg.warmup_steps, cfg.initial_threshold, cfg.final_threshold, cfg.initial_warmup, cfg.final_warmup
-    )
+def trial_schedule(setup: TrialSetup) -> PruningSchedule:
+    """The trial's pruning schedule; a ``target_remaining_pct`` is turned into its final kept fraction."""
+    cfg = setup.cfg
+    if cfg.masked and cfg.target_remaining_pct is not None:
+        return pruning_schedule(cfg, setup.total_steps, encoder_weight_count(setup.model), masked_weight_count(setup.model))
+    return pruning_schedule(cfg, setup.total_steps)
 
 
 def epoch_order(num_features: int, seed: int, epoch: int) -> torch.Tensor:
@@ -51,8 +50,8 @@ def epoch_order(num_features: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(num_features, generator=generator)
 
 
-def training_loss(setup: TrialSetup, batch: dict, threshold: float) -> torch.Tensor:
-    """QA loss of one batch, with distillation and scheduled regularization where configured."""
+def training_loss(setup: TrialSetup, batch: dict, regularization_weight: float) -> torch.Tensor:
+    """QA loss of one batch, with distillation and the regularization (at this weight) where configured."""
     cfg = setup.cfg
     out = setup.model(**batch)
     distil = None
@@ -66,7 +65,7 @@ def training_loss(setup: TrialSetup, batch: dict, threshold: float) -> torch.Ten
     reg, lam = None, 0.0
     if cfg.masked and cfg.regularization:
         reg = regularization(all_mask_scores(setup.model), cfg.regularization)
-        lam = lambda_at(threshold, cfg.final_threshold, cfg.final_lambda)
+        lam = regularization_weight
     return combine_losses(out.loss, distil, cfg.alpha_ce, cfg.alpha_distil, reg, lam)
 
 
@@ -80,11 +79,12 @@ def check_finite(loss: torch.Tensor, step: int) -> None:
 
 
 def evaluation_metrics(setup: TrialSetup, step: int, threshold: float, loss: float) -> dict[str, Any]:
-    """EM/F1 and weight accounting at ``step``, with the threshold the masks use."""
+    """EM/F1 and weight accounting at ``step``, with the schedule value (threshold or kept fraction) the masks use."""
     cfg = setup.cfg
-    apply_threshold(setup.model, threshold, cfg.global_topk)
+    set_masks(setup.model, cfg, threshold)
     scores = evaluate(setup.model, setup.eval_examples, setup.eval_features, cfg, setup.device, cfg.output_dir)
     counts = count_weights(setup.model, cfg.method).as_metrics()
+    target = {} if cfg.target_remaining_pct is None else {"target_remaining_pct": cfg.target_remaining_pct}
     return {
         "step": step,
         "epoch": step / setup.steps_per_epoch,
@@ -93,6 +93,7 @@ def evaluation_metrics(setup: TrialSetup, step: int, threshold: float, loss: flo
         "total_steps": setup.total_steps,
         **scores,
         **counts,
+        **target,
         "output_dir": str(Path(cfg.output_dir).resolve()),
     }
 
@@ -148,6 +149,7 @@ def run_trial(
     checkpoints = Path(checkpoint_root) if checkpoint_root is not None else output_dir
     setup = build_trial(cfg)
     model = setup.model
+    schedule = trial_schedule(setup)
     optimizer, scheduler = build_optimizer(model, cfg, setup.total_steps)
     step = 0
     if resume_from is not None:
@@ -161,7 +163,7 @@ def run_trial(
 
     def evaluate_and_report() -> None:
         nonlocal metrics, loss_sum, loss_count
-        threshold = scheduled_threshold(cfg, step, setup.total_steps)
+        threshold = schedule.at(step)
         mean_loss = loss_sum / loss_count if loss_count else float("nan")
         metrics = evaluation_metrics(setup, step, threshold, mean_loss)
         metrics["time_total_s"] = time.time() - started
@@ -187,9 +189,9 @@ def run_trial(
             batch = {k: v.to(setup.device) for k, v in features[indices].items()}
             # update number step + 1 uses the schedule's value at step + 1, so an evaluation after
             # ``step`` updates sees the masks of the last update
-            threshold = scheduled_threshold(cfg, step + 1, setup.total_steps)
-            apply_threshold(model, threshold, cfg.global_topk)
-            loss = training_loss(setup, batch, threshold)
+            threshold = schedule.at(step + 1)
+            set_masks(model, cfg, threshold)
+            loss = training_loss(setup, batch, schedule.regularization_weight(threshold))
             check_finite(loss, step + 1)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -66,7 +66,7 @@ def test_training_loss_adds_scheduled_regularization(tiny_model_dir, tmp_path):
     batch = setup.train_features.with_format("torch", columns=list(TRAIN_INPUTS))[list(range(4))]
     apply_threshold(setup.model, 0.05)
     with torch.no_grad():
-        got = training_loss(setup, batch, 0.05)
+        got = training_loss(setup, batch, lambda_at(0.05, 0.1, 40.0))
         qa = setup.model(**batch).loss
         penalty = regularization(all_mask_scores(setup.model), "l1")
     assert lambda_at(0.05, 0.1, 40.0) == 20.0
