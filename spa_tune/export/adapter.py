@@ -2,7 +2,8 @@
 
 An adapter file (safetensors) holds, for every masked layer, the prototypes (once where shared),
 the position weights of the blocks that survive the mask, the bias and the block mask as bits
-(plus the gate values of kept blocks where masks are not binary, as L0's are), and the QA head.
+(plus the gate values of kept blocks where masks are not binary, as L0's are), the encoder's LayerNorm
+weights and biases (SPLoPA trains them, as the original code did) and the QA head.
 Its metadata names the base model and a fingerprint of the base weights the adapter was trained on.
 """
 
@@ -23,13 +24,14 @@ from ..adapters.splopa import SplopaLinear
 from ..adapters.splopa.layer import block_update
 from ..errors import SpaTuneError
 from ..model.counting import is_added_parameter
-from ..model.inject import encoder_linears, replace_module
+from ..model.inject import encoder_linears, encoder_of, replace_module
 from ..pruning.binarizers import apply_block_mask
 from ..pruning.control import eval_block_masks, masked_layers
 from .fold import plain_linear
 
 FORMAT = "spa-tune-splopa-adapter/1"
 HEAD = "qa_outputs"
+LAYERNORM = "layernorm."  # prefix of the stored encoder LayerNorm tensors
 
 
 @dataclass
@@ -40,6 +42,7 @@ class AdapterSize:
     position_weights: int
     kept_blocks: int
     biases: int
+    layernorms: int
     head: int
     gates: int
     mask_bytes: int
@@ -53,7 +56,7 @@ class AdapterSize:
     @property
     def floats(self) -> int:
         """Every stored float32 value."""
-        return self.learned + self.biases + self.head + self.gates
+        return self.learned + self.biases + self.layernorms + self.head + self.gates
 
     @property
     def header_bytes(self) -> int:
@@ -65,7 +68,7 @@ class AdapterSize:
         return "\n".join([
             f"  learned parameters: {self.learned:,} = prototypes {self.prototypes:,} + position weights "
             f"{self.position_weights:,} ({self.kept_blocks:,} surviving blocks)",
-            f"  also stored: biases {self.biases:,}, QA head {self.head:,}"
+            f"  also stored: biases {self.biases:,}, encoder LayerNorms {self.layernorms:,}, QA head {self.head:,}"
             + (f", gates of kept blocks {self.gates:,}" if self.gates else "")
             + f", block masks {self.mask_bytes:,} bytes of bits",
             f"  file: {self.file_bytes:,} bytes = 4 x {self.floats:,} float32 values + {self.mask_bytes:,} mask bytes "
@@ -73,11 +76,21 @@ class AdapterSize:
         ])
 
 
-def frozen_keys(state: dict[str, torch.Tensor], linear_names: set[str]) -> list[str]:
-    """Keys of the base weights SPLoPA keeps frozen: all but the head, encoder biases and adapter parts."""
+def encoder_layernorm_keys(model: nn.Module) -> list[str]:
+    """State-dict keys of the encoder's LayerNorm weights and biases (SPLoPA may train them)."""
+    prefix = next(name for name, module in model.named_modules() if module is encoder_of(model))
+    return [
+        f"{prefix}.{name}.{kind}"
+        for name, module in encoder_of(model).named_modules() if isinstance(module, nn.LayerNorm)
+        for kind in ("weight", "bias")
+    ]
+
+
+def frozen_keys(state: dict[str, torch.Tensor], linear_names: set[str], layernorms: set[str]) -> list[str]:
+    """Keys of the base weights SPLoPA keeps frozen: all but the head, encoder biases and LayerNorms, and adapter parts."""
     return sorted(
         key for key in state
-        if not key.startswith(f"{HEAD}.") and not is_added_parameter(key)
+        if not key.startswith(f"{HEAD}.") and not is_added_parameter(key) and key not in layernorms
         and not (key.endswith(".bias") and key[: -len(".bias")] in linear_names)
     )
 
@@ -87,7 +100,7 @@ def base_fingerprint(model: nn.Module) -> str:
     names = {name for name, _ in masked_layers(model)} or {name for name, _ in encoder_linears(model)}
     state = model.state_dict()
     digest = hashlib.sha256()
-    for key in frozen_keys(state, names):
+    for key in frozen_keys(state, names, set(encoder_layernorm_keys(model))):
         digest.update(key.encode())
         digest.update(state[key].detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
@@ -117,6 +130,9 @@ def adapter_tensors(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict]:
         if not bool(((mask == 0) | (mask == 1)).all()):
             tensors[f"{name}.gates"] = mask[keep].contiguous().clone()
         layer_meta[name] = {"shape": list(layer.weight.shape), "grid": list(layer.block_grid), "prototypes": key}
+    state = model.state_dict()
+    for key in encoder_layernorm_keys(model):  # trained by default (splopa_train_layernorm), always stored
+        tensors[f"{LAYERNORM}{key}"] = state[key].detach().clone()
     head = model.get_submodule(HEAD)
     tensors[f"{HEAD}.weight"], tensors[f"{HEAD}.bias"] = head.weight.detach().clone(), head.bias.detach().clone()
     first = layers[0][1]
@@ -162,7 +178,10 @@ def adapter_size(path: Path, tensors: dict[str, torch.Tensor] | None = None) -> 
         prototypes=sum(t.numel() for k, t in tensors.items() if k.startswith("prototypes.")),
         position_weights=total(".position_weights"),
         kept_blocks=sum(t.shape[1] for k, t in tensors.items() if k.endswith(".position_weights")),
-        biases=sum(t.numel() for k, t in tensors.items() if k.endswith(".bias") and not k.startswith(f"{HEAD}.")),
+        biases=sum(
+            t.numel() for k, t in tensors.items() if k.endswith(".bias") and not k.startswith((f"{HEAD}.", LAYERNORM))
+        ),
+        layernorms=sum(t.numel() for k, t in tensors.items() if k.startswith(LAYERNORM)),
         head=sum(t.numel() for k, t in tensors.items() if k.startswith(f"{HEAD}.")),
         gates=total(".gates"),
         mask_bytes=total(".mask_bits"),
@@ -198,6 +217,9 @@ def apply_adapter(base: nn.Module, tensors: dict[str, torch.Tensor], meta: dict,
         update = block_update(positions.reshape(-1, *info["grid"]), prototypes.reshape(len(prototypes), -1), rows, cols)
         weight = apply_block_mask(linear.weight + update, mask, rows, cols)
         replace_module(base, name, plain_linear(weight, tensors[f"{name}.bias"]))
+    state = base.state_dict()
+    for key in (k for k in tensors if k.startswith(LAYERNORM)):
+        state[key.removeprefix(LAYERNORM)].copy_(tensors[key])
     head = base.get_submodule(HEAD)
     head.weight.copy_(tensors[f"{HEAD}.weight"])
     head.bias.copy_(tensors[f"{HEAD}.bias"])

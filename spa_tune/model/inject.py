@@ -2,7 +2,7 @@
 
 ``fine-pruning`` replaces every encoder Linear with a ``BlockMaskedLinear`` and learns all
 non-embedding weights; ``splopa`` replaces them with ``SplopaLinear`` and learns only adapters,
-biases, mask scores and the QA head; ``dense`` leaves the model as it is (plain fine-tuning).
+biases, mask scores, the encoder's LayerNorms and the QA head; ``dense`` leaves the model as it is (plain fine-tuning).
 """
 
 from __future__ import annotations
@@ -92,11 +92,12 @@ def inject_splopa(
         replace_module(model, name, SplopaLinear(linear, spec, prototypes))
 
 
-def set_trainable(model: nn.Module, method: str) -> None:
+def set_trainable(model: nn.Module, method: str, splopa_layernorm: bool = True) -> None:
     """Freeze what the method does not learn.
 
     fine-pruning: everything but the embeddings; splopa: adapters, masked-layer biases, mask
-    scores and the QA head; dense: everything.
+    scores, the QA head and (``splopa_layernorm``, as the original code) the encoder's LayerNorms;
+    dense: everything.
     """
     if method == "dense":
         model.requires_grad_(True)
@@ -114,6 +115,10 @@ def set_trainable(model: nn.Module, method: str) -> None:
                         param.requires_grad_(True)
             elif isinstance(module, SplopaPrototypes):
                 module.requires_grad_(True)
+        if splopa_layernorm:
+            for module in encoder_of(model).modules():
+                if isinstance(module, nn.LayerNorm):
+                    module.requires_grad_(True)
         _head(model).requires_grad_(True)
         return
     raise SpaTuneError(f"method: unknown method {method!r} (expected one of {', '.join(METHODS)})")
@@ -141,7 +146,7 @@ def prepare_model(model: nn.Module, cfg) -> nn.Module:
             cfg.splopa_init_range,
             cfg.shared_prototypes,
         )
-    set_trainable(model, cfg.method)
+    set_trainable(model, cfg.method, cfg.splopa_train_layernorm)
     return model
 
 

@@ -54,6 +54,7 @@ def test_adapter_size_matches_the_learned_parameter_count(trained, tmp_path):
     assert size.kept_blocks * 32 * 32 == sum(layer.remaining for layer in masked)
     assert size.head == 2 * 64 + 2  # qa_outputs of hidden size 64
     assert size.biases == 2 * (3 * 64 + 64 + 128 + 64)  # the masked layers' biases of two layers
+    assert size.layernorms == 2 * 2 * 2 * 64  # two layers x two encoder LayerNorms x (weight, bias)
     assert size.mask_bytes == sum(-(-(layer.weights // 1024) // 8) for layer in masked)
     assert size.header_bytes == safetensors_header_bytes(adapter)
     assert size.file_bytes == adapter.stat().st_size  # header_bytes is the rest: 4 x floats + mask bytes + header

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from spa_tune.adapters.splopa import SplopaLinear, SplopaPrototypes
@@ -44,10 +45,11 @@ def test_pruned_block_contributes_neither_base_nor_update():
     assert not torch.allclose(layer(x), before)
 
 
-def test_only_adapter_bias_scores_and_head_train():
+@pytest.mark.parametrize("layernorm", [True, False])
+def test_only_adapter_bias_scores_layernorms_and_head_train(layernorm):
     cfg = validate_trial_config(
         dict(method="splopa", pruning_method="sigmoied_threshold", mask_block_rows=32, mask_block_cols=32,
-             num_splopa_prototypes=4, splopa_prototype_rank=2)
+             num_splopa_prototypes=4, splopa_prototype_rank=2, splopa_train_layernorm=layernorm)
     )
     model = prepare_model(tiny_bert(), cfg)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
@@ -55,12 +57,16 @@ def test_only_adapter_bias_scores_and_head_train():
         assert (
             name.endswith(("position_weights", "mask_scores", "prototypes.left", "prototypes.right"))
             or (name.startswith("bert.encoder") and name.endswith(".bias") and "LayerNorm" not in name)
+            or (layernorm and name.startswith("bert.encoder") and ".LayerNorm." in name)
             or name.startswith("qa_outputs")
         ), name
     assert "bert.encoder.layer.0.attention.self.query.weight" not in trainable
     assert "qa_outputs.weight" in trainable
     assert "bert.encoder.layer.1.output.dense.position_weights" in trainable
-    assert not any("embeddings" in n or "LayerNorm" in n for n in trainable)
+    assert not any("embeddings" in n for n in trainable)  # the embeddings' LayerNorm stays frozen too
+    encoder_norms = {n for n, _ in model.named_parameters() if n.startswith("bert.encoder") and ".LayerNorm." in n}
+    assert len(encoder_norms) == 2 * 2 * 2  # 2 layers x (attention, output) x (weight, bias)
+    assert (encoder_norms <= trainable) if layernorm else not (encoder_norms & trainable)
     # a training step changes only trainable tensors
     frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1.0)
