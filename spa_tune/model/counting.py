@@ -110,3 +110,20 @@ def count_weights(model: nn.Module, method: str) -> Accounting:
     else:
         learned_total = total
     return Accounting(total, remaining_total, learned_total, per_layer)
+
+
+def encoder_shape_counts(model_dir: str) -> tuple[int, int]:
+    """``(encoder parameters, encoder Linear weights)`` of a local model folder, from its config alone.
+
+    The model is built on the meta device, so no weights are read or allocated: cheap enough to
+    check a target density on the driver before any trial starts.
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForQuestionAnswering
+
+    config = AutoConfig.from_pretrained(model_dir, local_files_only=True)
+    with torch.device("meta"):
+        model = AutoModelForQuestionAnswering.from_config(config)
+    encoder = encoder_of(model)
+    linear_weights = sum(m.weight.numel() for m in encoder.modules() if type(m) is nn.Linear)
+    return sum(p.numel() for p in encoder.parameters()), linear_weights

@@ -130,3 +130,4 @@ def density_keep_masks(layers: list[BlockMaskedLinear], fraction: float) -> list
     return [
         by_tensor[id(layer.mask_scores)].reshape(layer.block_grid).to(layer.mask_scores.device) for layer in layers
     ]
+
