@@ -29,20 +29,19 @@ quickstart: $(STAMP)
 sheet-quickstart: $(STAMP)
 	$(BIN)/spa-tune --space search_spaces/sheet_quickstart.yaml --set name=sheet-quickstart-$$(date +%Y%m%d-%H%M%S)
 
-# The paper's comparison on the real SQuAD subsets in ../shared/data (about 105 minutes on 2 cores):
-# search_spaces/squad_cpu.yaml as experiment runs/squad-cpu-<date-time>; then the same file with one
-# more fine-pruning soft-movement lambda (400, between 250: 42 % and 600: 3 % remaining, measured),
-# since soft movement's density is not a setting; then docs/results.md written from both.
+# The laptop-scale study on the real SQuAD subsets in ../shared/data (at most 120 minutes on 2 cores):
+# a dense MiniLM teacher trained once (search_spaces/squad_teacher.yaml, three seeds: the dense run's
+# spread), then fine-pruning and SPLoPA (soft movement and topK) at 50 % and 30 % target density
+# distilling from it (search_spaces/squad_cpu.yaml), then docs/results.md written from both.
 QUALITY_NAME := squad-cpu-$(shell date +%Y%m%d-%H%M%S)
-QUALITY_LAMBDA := --set num_samples=1 --set 'search.final_lambda={type: choice, values: [400]}' \
-	--set 'searcher.points_to_evaluate=[{method: fine-pruning, pruning_method: sigmoied_threshold, initial_threshold: 0.0, final_threshold: 0.1, regularization: l1, final_lambda: 400, learning_rate: 1.0e-4, adapter_learning_rate: 1.0e-2}]'
+QUALITY_TEACHER := --space search_spaces/squad_teacher.yaml --set name=$(QUALITY_NAME)-teacher
+QUALITY_PRUNED := --space search_spaces/squad_cpu.yaml --set name=$(QUALITY_NAME) \
+	--set trial.teacher_name_or_path=runs/$(QUALITY_NAME)-teacher
 quality: $(STAMP)
-	$(BIN)/spa-tune --space search_spaces/squad_cpu.yaml --set name=$(QUALITY_NAME)
-	$(BIN)/spa-tune --space search_spaces/squad_cpu.yaml --set name=$(QUALITY_NAME)-lambda400 $(QUALITY_LAMBDA)
-	$(BIN)/python -m spa_tune.report.results_page runs/$(QUALITY_NAME) runs/$(QUALITY_NAME)-lambda400 \
-		--out docs/results.md \
-		--command "spa-tune --space search_spaces/squad_cpu.yaml --set name=$(QUALITY_NAME)" \
-		--command "spa-tune --space search_spaces/squad_cpu.yaml --set name=$(QUALITY_NAME)-lambda400 $(QUALITY_LAMBDA)"
+	$(BIN)/spa-tune $(QUALITY_TEACHER)
+	$(BIN)/spa-tune $(QUALITY_PRUNED)
+	$(BIN)/python -m spa_tune.report.results_page runs/$(QUALITY_NAME)-teacher runs/$(QUALITY_NAME) \
+		--out docs/results.md --command "spa-tune $(QUALITY_TEACHER)" --command "spa-tune $(QUALITY_PRUNED)"
 
 # Rebuild the example sheet from spa_tune/sheet/example.py.
 example-sheet: $(STAMP)
