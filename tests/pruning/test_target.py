@@ -135,3 +135,15 @@ def test_a_target_trial_resumes_exactly(tiny_model_dir, tmp_path):
     whole = run_trial(config, report=lambda m, c: checkpoints.append(c))
     resumed = run_trial(dict(config, output_dir=str(tmp_path / "resumed")), resume_from=checkpoints[0])
     assert (resumed["loss"], resumed["f1"], resumed["remaining_params"]) == (whole["loss"], whole["f1"], whole["remaining_params"])
+
+
+def test_a_target_trial_loads_back_with_the_masks_it_ended_with(tiny_model_dir, tmp_path):
+    from spa_tune.export.source import load_trained, newest_checkpoint
+    from spa_tune.model.counting import count_weights
+
+    config = short(tiny_model_dir, tmp_path, method="fine-pruning", pruning_method="sigmoied_threshold",
+                   regularization="l1", final_lambda=20.0, mask_block_rows=8, mask_block_cols=8,
+                   target_remaining_pct=35.0, max_steps=4)
+    final = run_trial(config)
+    trained = load_trained(newest_checkpoint(tmp_path / "run"))
+    assert count_weights(trained.model, "fine-pruning").remaining_params == final["remaining_params"]
