@@ -18,7 +18,8 @@ from ..data.features import build_eval_dataset, build_train_dataset
 from ..data.generate import write_generated_squad
 from ..data.loading import load_squad
 from ..model.inject import prepare_model
-from ..model.loading import load_qa_model, load_tokenizer
+from ..model.loading import load_tokenizer
+from .teacher import load_teacher, load_trained_qa_model, tokenizer_name
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +118,8 @@ def build_trial(cfg: TrialConfig) -> TrialSetup:
     quiet_library_progress_bars()
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
-    tokenizer = load_tokenizer(cfg.tokenizer or cfg.model)
-    model = prepare_model(load_qa_model(cfg.model), cfg).to(device)
+    tokenizer = load_tokenizer(tokenizer_name(cfg.model, cfg.tokenizer))  # a trial as model: its base model's
+    model = prepare_model(load_trained_qa_model(cfg.model), cfg).to(device)
     check_sequence_length(cfg, model)
     train_file, eval_file = data_files(cfg)
     train_examples, eval_examples = load_squad(
@@ -135,7 +136,7 @@ def build_trial(cfg: TrialConfig) -> TrialSetup:
     eval_features = build_eval_dataset(eval_examples, tokenizer, **window)
     teacher = None
     if cfg.distillation:
-        teacher = load_qa_model(cfg.teacher_name_or_path).to(device).eval().requires_grad_(False)
+        teacher = load_teacher(cfg.teacher_name_or_path, device)  # shared, eval mode, no gradients
     steps_per_epoch = math.ceil(len(train_features) / cfg.per_gpu_train_batch_size)
     return TrialSetup(
         cfg=cfg,
