@@ -10,6 +10,7 @@ from ray.tune.search import BasicVariantGenerator, Searcher, SearchAlgorithm
 
 from ..config import TrialConfig
 from ..spec.space import SpaceSpec
+from .diverged import DivergedTrialsFail
 from .sheet_seeded import SheetSeededSearch
 from .stratified_asha import StratifiedASHA
 
@@ -27,7 +28,8 @@ def build_searcher(
 ) -> SearchAlgorithm | Searcher:
     """Ray's variant generator (grid, random) or ``OptunaSearch`` with a study stored on disk.
 
-    ``row_points`` (sheet rows seeding Optuna) are evaluated first, each trial tagged with its row.
+    ``row_points`` (sheet rows seeding Optuna) are evaluated first, each trial tagged with its row;
+    a trial that diverged is told to the study as failed.
     """
     searcher = spec.searcher
     if searcher.type != "optuna":
@@ -53,7 +55,8 @@ def build_searcher(
         study_name=spec.name,
         storage=optuna.storages.RDBStorage(optuna_storage_url(experiment_dir)),
     )
-    return SheetSeededSearch(search, row_points) if row_points else search
+    # a diverged trial ends without raising (see diverged.py): the study still records it as failed
+    return DivergedTrialsFail(SheetSeededSearch(search, row_points) if row_points else search)
 
 
 def nsga2_population(spec: SpaceSpec) -> int:

@@ -1,11 +1,19 @@
-"""Density-stratified ASHA: successive halving that compares trials only within one target density.
+"""Density-stratified ASHA: successive halving that compares a trial only with trials of its own kind.
 
 Plain ASHA compares every trial at a rung with every other. In a pruning sweep that is the wrong
 question: a trial heading for 10 % remaining weights scores lower at any step than one heading for
-50 %, so plain ASHA would stop the sparse settings simply for being sparse. Here every trial
-belongs to a *stratum*, its target density (``final_threshold`` for methods that schedule the
-kept fraction, ``final_lambda`` for regularised methods, or the keys named by ``stratify_by``),
-and each stratum has its own ASHA bracket. A trial is stopped when it is weak *for its density*.
+50 %, and SPLoPA, which learns a small adapter, scores differently over training than fine-pruning,
+which learns every weight. Plain ASHA would stop sparse settings for being sparse and one method
+for being another. Here every trial belongs to a *stratum*, its method and the density it aims
+for (``target_remaining_pct`` when set, else the density keys ``final_threshold`` and, for
+regularised methods, ``final_lambda``), or the keys named by ``stratify_by``, and each stratum
+has its own ASHA bracket. A trial is stopped when it is weak *among settings of its method at its
+density*.
+
+Ray's ASHA (2.60) stops a trial at a rung only when its metric is below the cutoff of what other
+trials already recorded at that rung; the first trial to reach a rung has nothing to be compared
+with and continues. So a stratum with a single trial never stops it (``max_t``, the budget of
+every trial, still ends it), and neither is the first of several to arrive at a rung.
 """
 
 from __future__ import annotations
@@ -18,21 +26,33 @@ from typing import Any
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialScheduler
 
 from ..config import TrialConfig
+from .diverged import diverged_reason
+
+TARGET = "target_remaining_pct"
+UNSET = (None, "null", "None", "")
+
+
+def _default(key: str) -> Any:
+    return TrialConfig.model_fields[key].default
 
 
 def auto_stratum(config: dict[str, Any]) -> tuple:
-    """The target density a trial config aims for.
+    """The stratum of a trial config: its method and the density it aims for.
 
-    ``final_threshold`` (the kept fraction, or the score threshold); for regularised methods also
-    ``final_lambda``, whose penalty (scaled by the threshold schedule) sets the density.
+    ``(method, ("target_remaining_pct", pct))`` for a trial given a target density; otherwise
+    ``(method, ("final_threshold", t))`` (the kept fraction, or the score threshold), with
+    ``("final_lambda", l)`` added for regularised methods, whose penalty (scaled by the threshold
+    schedule) sets the density. ``("dense",)`` for dense trials, which prune nothing.
     """
-    method = config.get("method", TrialConfig.model_fields["method"].default)
+    method = config.get("method", _default("method"))
     if method == "dense":
         return ("dense",)
-    threshold = ("final_threshold", config.get("final_threshold", TrialConfig.model_fields["final_threshold"].default))
-    if config.get("regularization") not in (None, "null", ""):
-        return (threshold, ("final_lambda", config.get("final_lambda", TrialConfig.model_fields["final_lambda"].default)))
-    return threshold
+    if config.get(TARGET) not in UNSET:
+        return (method, (TARGET, config[TARGET]))
+    threshold = ("final_threshold", config.get("final_threshold", _default("final_threshold")))
+    if config.get("regularization") not in UNSET:
+        return (method, threshold, ("final_lambda", config.get("final_lambda", _default("final_lambda"))))
+    return (method, threshold)
 
 
 def stratum_of(config: dict[str, Any], stratify_by: list[str] | None) -> tuple:
@@ -54,12 +74,25 @@ def _as_tuple(value: Any) -> Any:
     return tuple(_as_tuple(v) for v in value) if isinstance(value, list) else value
 
 
+def _pairs(pairs) -> str:
+    return ",".join(f"{key}={value}" for key, value in pairs)
+
+
 def stratum_label(stratum: tuple) -> str:
-    """Readable stratum name for logs and tags, e.g. ``final_threshold=0.1``."""
-    if len(stratum) == 1 and not isinstance(stratum[0], tuple):
-        return str(stratum[0])
-    pairs = [stratum] if not isinstance(stratum[0], tuple) else list(stratum)
-    return ",".join(f"{k}={v}" for k, v in pairs)
+    """Readable stratum name for logs, tags and tables.
+
+    ``splopa target=50%``, ``fine-pruning final_threshold=0.1,final_lambda=50`` and ``dense`` for
+    automatic strata; ``method=splopa,final_threshold=0.1`` for keys named by ``stratify_by``.
+    """
+    if all(isinstance(part, tuple) for part in stratum):  # stratify_by keys
+        return _pairs(stratum)
+    method, density = stratum[0], stratum[1:]
+    if not all(isinstance(part, tuple) for part in density):  # ("final_threshold", 0.1) of older experiments
+        return _pairs([stratum])
+    if density and density[0][0] == TARGET:
+        value = density[0][1]
+        return f"{method} target={value:g}%" if isinstance(value, (int, float)) else f"{method} target={value}%"
+    return f"{method} {_pairs(density)}" if density else str(method)
 
 
 class StratifiedASHA(FIFOScheduler):
@@ -149,13 +182,22 @@ class StratifiedASHA(FIFOScheduler):
         self._scheduler_for(trial).on_trial_add(tune_controller, trial)
 
     def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
-        """Let the stratum's bracket record the final result."""
+        """Let the stratum's bracket record the final result (a diverged trial's is no measurement)."""
         scheduler = self._scheduler_for(trial)
-        if trial.trial_id in scheduler._trial_info:
+        if trial.trial_id not in scheduler._trial_info:
+            return
+        if diverged_reason(result) is not None:
+            scheduler._trial_info.pop(trial.trial_id)
+        else:
             scheduler.on_trial_complete(tune_controller, trial, result)
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
-        """Continue or stop, judged against the trial's own stratum only."""
+        """Continue or stop, judged against the trial's own stratum only.
+
+        The result that says a trial diverged is not counted at a rung: the trial ends by itself.
+        """
+        if diverged_reason(result) is not None:
+            return TrialScheduler.CONTINUE
         action = self._scheduler_for(trial).on_trial_result(tune_controller, trial, result)
         self._record(trial, result, action)
         return action
