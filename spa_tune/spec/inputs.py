@@ -3,8 +3,11 @@
 A trial loads its data and model only when it runs on a Ray worker, so a missing SQuAD file or
 model folder would otherwise fail after the cluster started. These checks look at the local disk
 only: ``train_file`` / ``eval_file`` must be SQuAD JSON that ``read_squad_json`` reads without
-error (every answer inside its context), and ``model`` / ``teacher_name_or_path`` / ``tokenizer``
-must be ``minilm``, an existing model folder, or a hub id (hub ids are not looked up).
+error (every answer inside its context), ``tokenizer`` must be ``minilm``, an existing folder or a
+hub id (hub ids are not looked up), and ``model`` / ``teacher_name_or_path`` may also name a
+finished dense spa-tune trial: a trial, checkpoint or experiment folder (its best completed dense
+trial), read without loading weights, or a trial's MLflow run id, looked up here in
+``$MLFLOW_TRACKING_URI`` (else ``mlflow.db`` in the working folder) and replaced by its trial folder.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from ..model.loading import expanded, model_name_problem
 
 DATA_KEYS = ("train_file", "eval_file")
 MODEL_KEYS = ("model", "teacher_name_or_path", "tokenizer")
+TRAINED_KEYS = ("model", "teacher_name_or_path")  # may name a finished dense trial (spa_tune.trial.locate)
 INPUT_KEYS = DATA_KEYS + MODEL_KEYS
 UNSET = (None, "", "null", "None")  # what the trial schema reads as "not set"
 
@@ -42,7 +46,19 @@ def input_problem(key: str, value: Any) -> str | None:
             return f"{value}: no such data file"
         st = path.stat()
         return _data_file_problem(str(path.resolve()), (st.st_mtime_ns, st.st_size))
+    if key in TRAINED_KEYS and _may_name_trial(value):
+        from ..trial.locate import trained_model_problem  # imports torch: only for names that need it
+
+        return trained_model_problem(value)
     return model_name_problem(value, needs_config=key != "tokenizer")
+
+
+def _may_name_trial(value: str) -> bool:
+    """A folder without ``config.json``, or 32 characters that are no path (an MLflow run id?)."""
+    path = expanded(value)
+    if path.is_dir():
+        return not (path / "config.json").is_file()
+    return len(value) == 32 and not path.exists()
 
 
 def trial_input_problem(values: dict[str, Any]) -> tuple[str, str] | None:
@@ -77,9 +93,18 @@ def check_space_inputs(spec) -> None:
 
 
 def absolute_input(key: str, value: Any) -> Any:
-    """A relative data file or local model folder as an absolute path (trials run in their own folder)."""
+    """A relative data file or local model folder as an absolute path (trials run in their own folder).
+
+    An MLflow run id naming a trial as ``model`` or teacher becomes that trial's folder, so trials on
+    any node find it without the driver's tracking store.
+    """
     if key not in INPUT_KEYS or not isinstance(value, str) or value in UNSET:
         return value
+    if key in TRAINED_KEYS and _may_name_trial(value) and not expanded(value).is_dir():
+        from ..trial.locate import run_id_trial_dir
+
+        trial_dir = run_id_trial_dir(value)  # looked up (once) when the value was checked
+        return value if trial_dir is None else str(trial_dir.resolve())
     path = expanded(value)
     if path.is_absolute() or not (path.is_file() if key in DATA_KEYS else path.is_dir()):
         return value  # absolute already, or a hub id

@@ -152,6 +152,47 @@ def test_sheet_row_naming_a_broken_data_file(capsys, tmp_path):
                     "(row 7)")
 
 
+# --- ASHA with trials that report once -----------------------------------------------------------
+
+ONCE = ("reports each trial once, at its end, so scheduler asha could stop nothing; "
+        "evaluate every N steps (eval_every: N) or set scheduler.type: none")
+ASHA = {"type": "asha"}
+
+
+@pytest.mark.parametrize(
+    "sections, args, where",
+    [
+        ({}, [], "trial.eval_every: 0 (the default)"),
+        ({"trial": dict(TRIAL, eval_every=10)}, ["--set", "eval_every=0"], "--set: trial.eval_every: 0"),
+        ({"search": {"eval_every": {"type": "grid", "values": [10, 0]}}}, [], "search.eval_every.values[1]: 0"),
+        ({"search": {"eval_every": {"type": "randint", "low": 0, "high": 20}}, "searcher": {"type": "random"}}, [],
+         "search.eval_every.low: 0"),
+        ({"search": {"eval_every": {"type": "choice", "values": [10, 20]}},
+          "searcher": {"type": "random", "points_to_evaluate": [{"eval_every": 0}]}}, [],
+         "searcher.points_to_evaluate[0].eval_every: 0"),
+    ],
+)
+def test_asha_over_trials_that_evaluate_only_at_their_end(capsys, tmp_path, sections, args, where):
+    space = write_space(tmp_path, scheduler=ASHA, **sections)
+    source = "" if where.startswith("--set") else f"{space}: "
+    assert_rejected(capsys, tmp_path, space, args, f"spa-tune: error: {source}{where} {ONCE}\n")
+
+
+def test_asha_over_sheet_rows_that_evaluate_only_at_their_end(capsys, tmp_path):
+    """A row's own eval_every cell is named; rows that take it from the trial section name that."""
+    sheet = build_sheet(tmp_path / "hp.xlsx", [*NEW_LAYOUT, "eval_every"])  # eval_every in column AE
+    for cell in ("AE5", "AE7", "AE9"):  # the marked rows
+        set_cell(sheet, cell, 20)
+    assert main(["validate", "--space", str(write_space(tmp_path, scheduler=ASHA)), "--sheet", str(sheet)]) == 0
+    assert "3 trials, one per selected sheet row" in capsys.readouterr().out
+    set_cell(sheet, "AE5", 0)
+    space = write_space(tmp_path, scheduler=ASHA, trial=dict(TRIAL, eval_every=10))
+    assert_rejected(capsys, tmp_path, space, ["--sheet", str(sheet)], f"{LABEL} AE5: eval_every: 0 {ONCE} (row 5)\n")
+    plain = build_sheet(tmp_path / "plain.xlsx")
+    assert_rejected(capsys, tmp_path, write_space(tmp_path, scheduler=ASHA), ["--sheet", str(plain)],
+                    f"spa-tune: error: {tmp_path / 's.yaml'}: trial.eval_every: 0 (the default) {ONCE} (sheet row 5 takes it)\n")
+
+
 # --- data files of the trial section ------------------------------------------------------------
 
 def nested(qas: list[dict], context: str = "Paris is in France.") -> dict:
@@ -257,3 +298,100 @@ def test_relative_data_files_and_model_folders_become_absolute(tmp_path, tiny_mo
     assert spec.trial["model"] == str(tmp_path / "models" / "tiny")
     assert spec.trial["eval_file"] == spec.trial["train_file"] == str(tmp_path / "data" / "dev.json")
     assert load_space(space, ["trial.model=bert-base-uncased"]).trial["model"] == "bert-base-uncased"  # a hub id stays
+
+
+# --- finished trials as model or teacher -------------------------------------------------------
+
+def fake_trial(folder: Path, method: str, model: str = "minilm", step: int = 4) -> Path:
+    """A trial folder with one checkpoint; the checks read its trial_config.json only, never the weights."""
+    checkpoint = folder / f"checkpoint_{step:06d}"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "trial_state.pt").write_bytes(b"")
+    (checkpoint / "trial_config.json").write_text(json.dumps({"method": method, "model": model}))
+    return folder
+
+
+def fake_experiment(folder: Path, trials: dict[str, tuple[str, str, str]]) -> Path:
+    """An experiment folder: experiment.json, results.csv (trial id: method, f1, status) and trial folders."""
+    folder.mkdir(parents=True)
+    (folder / "experiment.json").write_text("{}")
+    lines = ["trial_id,method,f1,status"] + [f"{tid},{method},{f1},{status}" for tid, (method, f1, status) in trials.items()]
+    (folder / "results.csv").write_text("\n".join(lines) + "\n")
+    for tid, (method, _, _) in trials.items():
+        fake_trial(folder / f"trial_{tid}", method)
+    return folder
+
+
+def trial_inputs(tmp_path: Path) -> None:
+    """Finished trials and experiments (relative to tmp_path, the working folder) for the cases below."""
+    fake_trial(tmp_path / "old" / "trial_fp", "fine-pruning")
+    fake_trial(tmp_path / "old" / "trial_sp", "splopa")
+    fake_trial(tmp_path / "old" / "trial_dense", "dense")
+    fake_experiment(tmp_path / "no-dense", {"a": ("fine-pruning", "80.0", "completed"), "b": ("dense", "", "failed")})
+    (tmp_path / "running").mkdir()
+    (tmp_path / "running" / "experiment.json").write_text("{}")
+    (tmp_path / "stuff").mkdir()
+    (tmp_path / "stuff" / "notes.txt").write_text("x")
+    (tmp_path / "unsaved" / "checkpoint_000002.tmp").mkdir(parents=True)
+
+
+RUN = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.mark.parametrize(
+    "key, value, fragment",
+    [
+        ("teacher_name_or_path", "old/trial_fp", "trial.teacher_name_or_path: old/trial_fp: trial is method fine-pruning, not a dense QA model"),
+        ("model", "old/trial_sp/checkpoint_000004", "trial.model: old/trial_sp/checkpoint_000004: trial is method splopa, not a dense QA model"),
+        ("teacher_name_or_path", "no-dense", "trial.teacher_name_or_path: no-dense: experiment has no completed dense trial (its trials: 1 dense failed, 1 fine-pruning completed)"),
+        ("teacher_name_or_path", "running", "trial.teacher_name_or_path: running: experiment has no results.csv yet (still running or interrupted); name a trial folder instead"),
+        ("model", "stuff", "trial.model: model folder 'stuff' has no config.json and is no spa-tune trial, checkpoint or experiment folder"),
+        ("teacher_name_or_path", "unsaved", "trial.teacher_name_or_path: unsaved: no trial checkpoint in this folder (checkpoint_*/trial_state.pt)"),
+        ("teacher_name_or_path", "old/trial_gone", "trial.teacher_name_or_path: no model folder at 'old/trial_gone'"),
+        ("teacher_name_or_path", RUN, f"trial.teacher_name_or_path: {RUN}: no MLflow store at sqlite:///"),
+    ],
+)
+def test_model_or_teacher_that_is_no_finished_dense_trial(capsys, tmp_path, monkeypatch, key, value, fragment):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    trial_inputs(tmp_path)
+    space = write_space(tmp_path, trial=dict(TRIAL, **{key: value}))
+    line = assert_rejected(capsys, tmp_path, space, [], f"{space}: {fragment}")
+    if value == RUN:
+        assert line.endswith(f"{tmp_path}/mlflow.db (set MLFLOW_TRACKING_URI, or name the trial folder)\n"), line
+
+
+def test_searched_teacher_sheet_cell_and_train_name_the_pruned_trial(capsys, tmp_path):
+    trial_inputs(tmp_path)
+    space = write_space(tmp_path, search={"teacher_name_or_path": {"type": "grid", "values": ["old/trial_dense", "old/trial_fp"]}})
+    assert_rejected(capsys, tmp_path, space, [],
+                    f"{space}: search.teacher_name_or_path.values[1]: old/trial_fp: trial is method fine-pruning, not a dense QA model")
+    sheet = build_sheet(tmp_path / "hp.xlsx", NEW_LAYOUT)
+    set_cell(sheet, "X5", "old/trial_sp")
+    assert_rejected(capsys, tmp_path, write_space(tmp_path), ["--sheet", str(sheet)],
+                    f"{LABEL} X5: teacher_name_or_path: old/trial_sp: trial is method splopa, not a dense QA model (row 5)")
+    # spa-tune train, by --set and in --config: the same line, no output folder
+    before = tree(tmp_path)
+    config = tmp_path / "t.yaml"
+    config.write_text(f"model: no-dense\noutput_dir: {tmp_path / 'out'}\n")
+    for args, line in [
+        (["--set", "teacher_name_or_path=old/trial_fp", "--set", f"output_dir={tmp_path / 'out'}"],
+         "--set: teacher_name_or_path: old/trial_fp: trial is method fine-pruning, not a dense QA model"),
+        (["--config", str(config)],
+         f"{config}: model: no-dense: experiment has no completed dense trial (its trials: 1 dense failed, 1 fine-pruning completed)"),
+    ]:
+        assert main(["train", "--quiet", *args]) == 2
+        assert capsys.readouterr().err == f"spa-tune: error: {line}\n"
+    assert tree(tmp_path) == sorted([*before, "t.yaml"])
+
+
+def test_finished_dense_trials_pass_and_become_absolute(capsys, tmp_path):
+    """A dense trial folder, its checkpoint folder, an experiment with a completed dense trial: accepted."""
+    from spa_tune.spec.load import load_space
+
+    trial_inputs(tmp_path)
+    fake_experiment(tmp_path / "teachers", {"x": ("dense", "71.5", "completed"), "y": ("splopa", "90", "completed")})
+    for key, value in [("teacher_name_or_path", "old/trial_dense"), ("model", "old/trial_dense/checkpoint_000004"),
+                       ("teacher_name_or_path", "teachers"), ("model", "teachers")]:
+        space = write_space(tmp_path, trial=dict(TRIAL, **{key: value}))
+        assert main(["validate", "--space", str(space)]) == 0, capsys.readouterr().err
+        assert load_space(space).trial[key] == str(tmp_path / value)

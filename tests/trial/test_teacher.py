@@ -17,12 +17,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from spa_tune.cli import main
 from spa_tune.config import validate_trial_config
 from spa_tune.errors import SpaTuneError
 from spa_tune.export.source import load_trained
 from spa_tune.model.loading import load_qa_model
+from spa_tune.spec.load import load_space
 from spa_tune.trial import run_trial
 from spa_tune.trial.checkpoint import CONFIG_FILE, STATE_FILE
 from spa_tune.trial.locate import newest_checkpoint, trained_checkpoint, trained_model_problem
@@ -241,6 +243,11 @@ def test_distil_from_a_run_id(capsys, dense_trial, tiny_model_dir, tmp_path, mon
     run_id = hand_made_store(uri, experiment, "d1")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     assert trained_checkpoint(run_id) == newest_checkpoint(experiment / "trial_d1")
+    # a space file's run id is looked up on the driver and becomes the trial folder (trials run anywhere)
+    space = tmp_path / "s.yaml"
+    space.write_text(yaml.safe_dump({"name": "x", "trial": {"model": tiny_model_dir, "teacher_name_or_path": run_id},
+                                     "scheduler": {"type": "none"}, "storage_path": str(tmp_path / "runs")}))
+    assert load_space(space).trial["teacher_name_or_path"] == str((experiment / "trial_d1").resolve())
     assert torch.equal(logits(load_teacher(run_id, "cpu")), logits(load_trained(newest_checkpoint(dense_trial)).model))
     out = tmp_path / "student"
     assert main(["train", "--quiet", "--set", f"model={tiny_model_dir}", "--set", f"teacher_name_or_path={run_id}",
