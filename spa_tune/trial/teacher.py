@@ -20,7 +20,7 @@ from torch import nn
 from ..errors import SpaTuneError
 from ..model.loading import OFFLINE_MODEL_NAME, expanded, load_qa_model
 from .checkpoint import STATE_FILE, rng_states, set_rng_states
-from .locate import dense_trial_config, trained_checkpoint
+from .locate import base_model_name, dense_trial_config, trained_checkpoint
 
 
 def _keyed(key: str, err: SpaTuneError) -> SpaTuneError:
@@ -67,8 +67,6 @@ def load_trained_qa_model(name: str, key: str = "model") -> nn.Module:
 
 def tokenizer_name(model: str, tokenizer: str | None = None) -> str:
     """What to load the tokenizer from: ``tokenizer`` if set, else the Hugging Face model under ``model``."""
-    from .locate import base_model_name
-
     if tokenizer:
         return tokenizer
     try:

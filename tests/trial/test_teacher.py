@@ -163,7 +163,7 @@ def test_distil_from_an_experiment_folder(dense_trial, tiny_model_dir, tmp_path)
     assert distilled["step"] == 2 and distilled["loss"] != plain["loss"]
 
 
-def test_dense_trial_as_the_students_starting_weights_resumes_exactly(dense_trial, tiny_model_dir, tmp_path):
+def test_dense_trial_as_starting_weights_and_teacher_resumes_exactly(dense_trial, tiny_model_dir, tmp_path):
     checkpoint = newest_checkpoint(dense_trial)
     start = load_trained_qa_model(str(dense_trial))  # a fresh copy, trainable
     assert all(p.requires_grad for p in start.parameters()) and start is not load_trained_qa_model(str(dense_trial))
@@ -174,6 +174,7 @@ def test_dense_trial_as_the_students_starting_weights_resumes_exactly(dense_tria
     config = dict(SMALL, model=str(dense_trial), method="fine-pruning", final_threshold=0.5, warmup_steps=1,
                   max_steps=4, eval_every=2, keep_checkpoints=3, output_dir=str(tmp_path / "full"))
     setup = build_trial(validate_trial_config(dict(config, output_dir=str(tmp_path / "setup"))))
+    config.update(teacher_type="bert", teacher_name_or_path=str(dense_trial))  # the resumed run finds it cached
     dense_state = torch.load(checkpoint / STATE_FILE, weights_only=False)["model"]
     assert torch.equal(setup.model.qa_outputs.weight, dense_state["qa_outputs.weight"])  # the trained head
     assert setup.tokenizer.vocab_size == 30522 and setup.teacher is None
@@ -184,6 +185,7 @@ def test_dense_trial_as_the_students_starting_weights_resumes_exactly(dense_tria
               resume_from=full[0][1])
     assert [m["step"] for m, _ in full] == [2, 4] and [m["step"] for m in resumed] == [4]
     assert (resumed[-1]["loss"], resumed[-1]["f1"]) == (full[-1][0]["loss"], full[-1][0]["f1"])
+    assert teacher_loads() == 1
 
 
 def test_non_dense_missing_and_unusable_teachers_are_one_line(dense_trial, tmp_path):
@@ -207,7 +209,13 @@ def test_non_dense_missing_and_unusable_teachers_are_one_line(dense_trial, tmp_p
         assert trained_model_problem(name) == message.removeprefix("teacher_name_or_path: ")
     with pytest.raises(SpaTuneError, match=r"^model: .*pruned: trial is method fine-pruning, not a dense QA model$"):
         load_trained_qa_model(str(pruned))
-    assert teacher_loads() == 1  # only the missing folder got as far as a load, the others were refused before
+    truncated = write_trial(tmp_path / "truncated", checkpoint)
+    (truncated / checkpoint.name / STATE_FILE).unlink()
+    (truncated / checkpoint.name / STATE_FILE).write_bytes(b"PK\x03")
+    with pytest.raises(SpaTuneError, match=r"^teacher_name_or_path: .*truncated/checkpoint_\d+/trial_state.pt: "
+                                           r"cannot load the trial's model \([^\n]*\)$"):
+        load_teacher(str(truncated), "cpu")
+    assert teacher_loads() == 2  # only the missing folder and the truncated file got as far as a load
 
 
 def test_spa_tune_train_refuses_a_pruned_teacher_before_the_trial(capsys, dense_trial, tiny_model_dir, tmp_path):
