@@ -13,8 +13,9 @@ from ..tracking.mlflow_runs import TRIAL_ID_TAG
 from .values import parse_value
 
 REPORT_METRICS = ("em", "f1", "remaining_pct", "learned_pct", "learned_params")
-# Params that differ between trials without being a choice of the experiment (or that have a column).
-NOT_KEY_PARAMS = ("output_dir", "device", "method")
+# Params that differ between trials without being a choice of the experiment (or that have a column):
+# ``density`` is the stratum label, made of the method and the density keys, which are params themselves.
+NOT_KEY_PARAMS = ("output_dir", "device", "method", "density")
 # A run's own status where its trial never got a status tag (it died before the driver tagged it).
 RUN_STATUSES = {"RUNNING": "running", "FAILED": "failed", "KILLED": "unfinished", "SCHEDULED": "unfinished"}
 
@@ -35,7 +36,8 @@ def child_runs(client: MlflowClient, experiment_id: str, parent_run_id: str | No
 def varying_params(runs: Sequence[Run]) -> list[str]:
     """Params whose value is not the same in every run (a missing param counts as a value).
 
-    Bookkeeping params (``output_dir``, ``device``) and ``method`` (a column of its own) are left out.
+    Bookkeeping params (``output_dir``, ``device``), the ``density`` label and ``method`` (a column of
+    its own) are left out.
     """
     keys = sorted({key for run in runs for key in run.data.params})
     return [
@@ -53,7 +55,8 @@ def run_status(run: Run) -> str:
 
 
 def run_row(run: Run, key_params: Iterable[str]) -> dict[str, Any]:
-    """One report row: trial id, method, key params, final metric values and status."""
+    """One report row: trial id, method, key params, final metric values, status, run id, and ``config``
+    (all params: the trial's configuration)."""
     tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
     row: dict[str, Any] = {
         "trial_id": tags.get(TRIAL_ID_TAG) or tags.get(MLFLOW_RUN_NAME) or run.info.run_id,
@@ -67,6 +70,7 @@ def run_row(run: Run, key_params: Iterable[str]) -> dict[str, Any]:
         row["learned_params"] = int(row["learned_params"])  # a count; MLflow keeps floats
     row["status"] = run_status(run)
     row["run_id"] = run.info.run_id
+    row["config"] = dict(params)  # the trial's whole configuration, for the seed groups
     return row
 
 
