@@ -19,6 +19,7 @@ from ..experiment.folder import SPACE_FILE, STATE_FILE
 from ..tracking.mlflow_runs import check_tracking_server, quiet_mlflow_logs, store_exists
 from .results import RESULT_METRICS, SHEET_COLUMNS
 from .runs import child_runs, rows_from_runs
+from .seeds import with_config
 from .values import parse_value
 
 RESULTS_FILE = "results.csv"
@@ -60,7 +61,7 @@ def folder_source(folder: Path) -> Source:
     results = folder / RESULTS_FILE
     if results.exists():
         rows, searched = read_results_csv(results)
-        return Source(folder.name, rows, searched)
+        return Source(folder.name, with_config(rows, fixed_trial(folder), searched), searched)
     state = read_state(folder / STATE_FILE)
     client = tracking_client(state["tracking_uri"], str(folder))
     runs = mlflow_query(lambda: child_runs(client, state["experiment_id"], state["parent_run_id"]), str(folder))
@@ -104,6 +105,15 @@ def searched_keys(space_file: Path) -> list[str]:
         return [str(key) for key in (space.get("search") or {})]
     except (OSError, yaml.YAMLError, AttributeError):
         return []
+
+
+def fixed_trial(folder: Path) -> dict:
+    """The ``trial`` section (fixed trial values) of a folder's saved space file; empty when unreadable."""
+    try:
+        trial = yaml.safe_load((folder / SPACE_FILE).read_text()).get("trial")
+        return dict(trial) if isinstance(trial, dict) else {}
+    except (OSError, yaml.YAMLError, AttributeError):
+        return {}
 
 
 def name_source(name: str, tracking_uri: str) -> Source | None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .collect import Source
 from .results import completed_front
+from .seeds import SeedGroup, repeated_groups
 from .values import number
 
 FIRST_COLUMNS = ("trial_id", "method")
@@ -17,12 +18,14 @@ FRONTS = {"remaining": "remaining_pct", "learned": "learned_pct"}
 
 @dataclass
 class Report:
-    """Trials of the named experiments, the columns shown, and the front for each size measure."""
+    """Trials of the named experiments, the columns shown, the front for each size measure, and the
+    seed groups with at least two seeds (trials identical but for ``seed``)."""
 
     labels: list[str]
     rows: list[dict]
     columns: list[str]
     fronts: dict[str, list[dict]]
+    seed_groups: list[SeedGroup] = field(default_factory=list)
 
 
 def table_columns(key_params: Sequence[str], several: bool) -> list[str]:
@@ -57,11 +60,12 @@ def unique_labels(sources: Sequence[Source]) -> list[str]:
 
 
 def build_report(sources: Sequence[Source]) -> Report:
-    """Combine the sources' trials (each tagged with its experiment) and compute both fronts."""
+    """Combine the sources' trials (each tagged with its experiment); compute both fronts (over single
+    trials) and the seed groups."""
     labels = unique_labels(sources)
     rows = [{"experiment": label, **row} for label, source in zip(labels, sources) for row in source.rows]
     rows = ordered(rows, labels)
     key_params = [key for source in sources for key in source.key_params]
     columns = table_columns(key_params, several=len(sources) > 1)
     fronts = {name: completed_front(rows, x) for name, x in FRONTS.items()}
-    return Report(labels, rows, columns, fronts)
+    return Report(labels, rows, columns, fronts, repeated_groups(rows))

@@ -8,10 +8,12 @@ from pathlib import Path
 
 from ..errors import SpaTuneError
 from ..tracking.mlflow_runs import given_or_default_tracking_uri
-from .collect import Source, collect
+from .collect import Source, collect, fixed_trial
 from .combine import build_report
 from .plots import PLOT_FILES, write_plots
 from .render import FORMATS, render, render_markdown
+from .seed_tables import SEED_GROUPS_FILE, write_seed_csv
+from .seeds import with_config
 
 REPORT_FILE = "report.md"
 
@@ -32,7 +34,9 @@ def run_report(experiments: Sequence[str], fmt: str = "table", tracking_uri: str
                plot_dir: str | Path = ".") -> int:
     """Print the report of ``experiments`` (folders or MLflow names) in ``fmt`` and write both plots.
 
-    Everything is checked before anything is written: the format, the plot folder, each experiment.
+    With ``csv``, the seed groups go to ``seed_groups.csv`` beside the plots (its header alone when no
+    setting ran with several seeds), since stdout holds the trial table only. Everything is checked
+    before anything is written: the format, the plot folder, each experiment.
     """
     if fmt not in FORMATS:
         raise SpaTuneError(f"--format: unknown format {fmt!r} (one of {', '.join(FORMATS)})")
@@ -41,11 +45,14 @@ def run_report(experiments: Sequence[str], fmt: str = "table", tracking_uri: str
     folder = plot_folder(plot_dir)  # created only once every experiment was found
     try:
         plots = {name: str(path) for name, path in write_plots(report, folder).items()}
+        seeds = write_seed_csv(report.seed_groups, folder / SEED_GROUPS_FILE) if fmt == "csv" else None
     except OSError as err:
         raise SpaTuneError(f"--plot-dir: cannot write the plots into {folder}: {err.strerror or err}") from None
     print(render(report, fmt, plots), flush=True)
     if fmt in ("csv", "json"):  # stdout stays machine-readable
         print(f"spa-tune: plots: {'  '.join(plots.values())}", file=sys.stderr, flush=True)
+    if seeds is not None:
+        print(f"spa-tune: seed groups: {seeds}", file=sys.stderr, flush=True)
     return 0
 
 
@@ -53,8 +60,10 @@ def write_experiment_report(label: str, rows: list[dict], searched: Sequence[str
     """At an experiment's end: ``report.md`` and ``pareto_learned.png`` in its folder; the paths written.
 
     ``pareto.png`` is drawn by the experiment itself (its front may use a search objective); the
-    Markdown links both plots, which sit beside it.
+    Markdown links both plots, which sit beside it. The seed groups take the fixed trial values from
+    the folder's saved space file.
     """
+    rows = with_config(rows, fixed_trial(folder), searched)
     report = build_report([Source(label, rows, list(searched))])
     learned = write_plots(report, folder, fronts=("learned",))[PLOT_FILES["learned"]]
     links = {name: name for name in PLOT_FILES.values()}

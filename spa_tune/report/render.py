@@ -1,4 +1,9 @@
-"""The forms of a report: terminal table, CSV (the trial table), JSON, and Markdown (``report.md``)."""
+"""The forms of a report: terminal table, CSV (the trial table), JSON, and Markdown (``report.md``).
+
+The seed groups (trials identical but for ``seed``) follow the trial table in the terminal and
+Markdown forms when there are any; JSON always has ``seed_groups``; with CSV they go to a file of
+their own (``seed_tables.write_seed_csv``), since stdout holds one table.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from ..errors import SpaTuneError
 from .combine import Report
 from .results import cell_text, format_table
+from .seed_tables import SEED_NOTE, display_table, group_record
 from .values import json_value
 
 FORMATS = ("table", "csv", "json", "markdown")
@@ -31,6 +37,11 @@ def front_title(report: Report, name: str) -> str:
 def render_table(report: Report, plots: Mapping[str, str] | None = None) -> str:
     """The trial table, both fronts and where the plots are, as plain text for a terminal."""
     parts = [f"spa-tune report: {heading(report)}", format_table(report.rows, report.columns)]
+    if report.seed_groups:
+        rows, columns = display_table(report.seed_groups)
+        count = f"{len(report.seed_groups)} setting{'s' if len(report.seed_groups) > 1 else ''}"
+        parts.append(f"\nSeed groups: {count} ran with several seeds, all else identical "
+                     f"(completed trials, mean ± sample sd):\n{format_table(rows, columns)}")
     for name in FRONT_TITLES:
         front = report.fronts[name]
         table = format_table(front, report.columns) if front else "(no trial has F1 and this size)"
@@ -54,9 +65,11 @@ def _records(rows: Sequence[dict], columns: Sequence[str]) -> list[dict]:
 
 
 def render_json(report: Report) -> str:
-    """``{"trials": [...], "pareto_remaining": [...], "pareto_learned": [...]}``, rows with the table's columns."""
+    """``{"trials": [...], "pareto_remaining": [...], "pareto_learned": [...], "seed_groups": [...]}``:
+    rows with the table's columns, and the seed groups with at least two seeds (``group_record``)."""
     data = {"trials": _records(report.rows, report.columns)}
     data.update({f"pareto_{name}": _records(report.fronts[name], report.columns) for name in FRONT_TITLES})
+    data["seed_groups"] = [group_record(group) for group in report.seed_groups]
     return json.dumps(data, indent=2)
 
 
@@ -70,9 +83,13 @@ def markdown_table(rows: Sequence[dict], columns: Sequence[str]) -> str:
 
 
 def render_markdown(report: Report, plots: Mapping[str, str] | None = None) -> str:
-    """Headed sections: the trials, the front over remaining %, the front over learned %, the plots."""
+    """Headed sections: the trials, the seed groups (if any), the front over remaining %, the front over
+    learned %, the plots."""
     parts = [f"# spa-tune report: {', '.join(report.labels)}", f"## Trials\n\n{len(report.rows)} trials.\n\n"
              + markdown_table(report.rows, report.columns)]
+    if report.seed_groups:
+        rows, columns = display_table(report.seed_groups)
+        parts.append(f"## Seed groups\n\n{SEED_NOTE}\n\n{markdown_table(rows, columns)}")
     for name in FRONT_TITLES:
         front = report.fronts[name]
         table = markdown_table(front, report.columns) if front else "No trial has F1 and this size."
