@@ -83,13 +83,14 @@ def experiment_exit_code(rows: list[dict]) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Check a space file without running anything; print what it would run."""
-    from .spec.load import load_space, planned_trials
+    from .spec.load import check_rows_report, load_space, planned_trials
 
     from .experiment.run import plan_write_back
     from .sheet.plan import plan_sheet
 
     spec = load_space(args.space, (args.set or []) + sheet_overrides(args))
     plan = plan_sheet(spec, str(args.space))
+    check_rows_report(plan, spec, str(args.space))
     plan_write_back(spec)  # the write-back target must be writable too
     print(f"{args.space}: ok: experiment {spec.name}, {planned_trials(spec, len(plan.rows) if plan else None)}")
     return 0

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..config import TrialConfig
 from ..errors import SpaTuneError
+from ..spec.load import check_rows_report
 from ..spec.space import SpaceSpec
 from ..tracking.mlflow_runs import (
     EXPERIMENT_DIR_TAG,
@@ -225,6 +226,7 @@ def run_experiment(spec: SpaceSpec, source: str, address: str | None = None) -> 
         raise SpaTuneError(f"mlflow.tracking_uri {spec.mlflow.tracking_uri}: cannot reach the server: {problem}")
     refuse_existing(spec)
     plan = plan_sheet(spec, source)
+    check_rows_report(plan, spec, source)
     writer = plan_write_back(spec)
     with ray_session(address) as available:
         check_resources(spec, available, attached(address))

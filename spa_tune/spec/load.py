@@ -134,6 +134,7 @@ def check_space(spec: SpaceSpec) -> None:
                 raise SpaTuneError(f"{where}: optuna needs every searched key, missing {', '.join(missing)}")
         check_trial_values({**spec.trial, **point}, where)
     check_scheduler(spec)
+    check_reports_during_training(spec)
     if spec.searcher.type == "grid" and spec.searcher.points_to_evaluate:
         raise SpaTuneError("searcher.points_to_evaluate: use searcher random or optuna (grid enumerates its grid)")
 
@@ -166,6 +167,62 @@ def check_scheduler(spec: SpaceSpec) -> None:
     epochs = float(spec.trial.get("num_train_epochs", TrialConfig.model_fields["num_train_epochs"].default))
     if epochs < sched.grace_period:
         raise SpaTuneError(f"scheduler.grace_period: {sched.grace_period} epochs is longer than the trial ({epochs} epochs)")
+
+
+# why ASHA needs evaluations during training, after "eval_every: 0"
+REPORTS_ONCE = (
+    "reports each trial once, at its end, so scheduler asha could stop nothing; "
+    "evaluate every N steps (eval_every: N) or set scheduler.type: none"
+)
+
+
+def _eval_every(values: dict[str, Any]) -> int:
+    return TrialConfig(**values).eval_every
+
+
+def check_reports_during_training(spec: SpaceSpec) -> None:
+    """ASHA compares trials between evaluations: refuse ``eval_every: 0`` (one report, at the end).
+
+    Checked where the value comes from: the trial section (its default is 0), every searched value
+    and every point to evaluate. Sheet rows are checked once the sheet is read (``check_rows_report``);
+    with ``searcher: grid`` they are the trials, so the trial section alone decides nothing.
+    """
+    if spec.scheduler.type != "asha":
+        return
+    if "eval_every" in spec.search:
+        for field, value in domain_candidates(spec.search["eval_every"]):
+            if _eval_every({**spec.trial, "eval_every": value}) == 0:
+                raise SpaTuneError(f"search.eval_every.{field}: 0 {REPORTS_ONCE}")
+        for i, point in enumerate(spec.searcher.points_to_evaluate):
+            if "eval_every" in point and _eval_every({**spec.trial, **point}) == 0:
+                raise SpaTuneError(f"searcher.points_to_evaluate[{i}].eval_every: 0 {REPORTS_ONCE}")
+        return
+    if spec.grid_from_sheet is not None and spec.searcher.type == "grid":
+        return
+    if _eval_every(spec.trial) == 0:
+        default = "" if "eval_every" in spec.trial else " (the default)"
+        raise SpaTuneError(f"trial.eval_every: 0{default} {REPORTS_ONCE}")
+
+
+def check_rows_report(plan, spec: SpaceSpec, source: str) -> None:
+    """The rows of a ``SheetPlan`` that would run under ASHA must evaluate during training too.
+
+    Called where an experiment is checked (``spa-tune --space``, ``validate``), after its sheet was
+    read. A row's own ``eval_every`` cell is named by its cell; a row that takes the value from the
+    trial section (or its default) names the trial section of ``source``, the space file.
+    """
+    if plan is None or spec.scheduler.type != "asha" or "eval_every" in spec.search:
+        return  # searched: the search's values were checked with the space
+    from ..sheet.layout import sheet_label
+
+    for planned in plan.rows:
+        if _eval_every(planned.values) != 0:
+            continue
+        cell = planned.cells.get("eval_every")
+        if cell:
+            raise SpaTuneError(f"{sheet_label(plan.path, plan.sheet)} {cell}: eval_every: 0 {REPORTS_ONCE} (row {planned.row})")
+        default = "" if "eval_every" in spec.trial else " (the default)"
+        raise SpaTuneError(f"{source}: trial.eval_every: 0{default} {REPORTS_ONCE} (sheet row {planned.row} takes it)")
 
 
 def validate_space(data: dict[str, Any], source: str, set_paths: set[str] | None = None) -> SpaceSpec:

@@ -20,7 +20,7 @@ SEARCH = {
 
 
 def space(tmp_path, **sections) -> str:
-    data = {"name": "sheety", "trial": {"model": "tiny"}, "storage_path": str(tmp_path / "runs"), **sections}
+    data = {"name": "sheety", "trial": {"model": "tiny", "eval_every": 10}, "storage_path": str(tmp_path / "runs"), **sections}
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(data))
     return str(path)

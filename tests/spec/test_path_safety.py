@@ -58,7 +58,7 @@ def test_experiment_names_that_are_not_one_plain_folder_are_rejected(tmp_path, c
 @given(st.text(max_size=20))
 def test_an_accepted_name_is_one_folder_right_under_storage_path(name):
     try:
-        spec = validate_space({"name": name, "storage_path": "/srv/runs"}, "space.yaml")
+        spec = validate_space({"name": name, "storage_path": "/srv/runs", "scheduler": {"type": "none"}}, "space.yaml")
     except SpaTuneError as err:
         assert str(err).startswith("space.yaml: name: ") and "\n" not in str(err)
         return
@@ -80,7 +80,7 @@ def deep_sheet(tmp_path) -> Path:
 
 def test_evil_exp_id_plans_and_writes_back_nothing_outside(tmp_path, deep_sheet, capsys, no_ray):
     space = tmp_path / "s.yaml"
-    space.write_text(yaml.safe_dump({"name": "safe", "trial": {"model": "minilm"}, "storage_path": str(tmp_path / "runs")}))
+    space.write_text(yaml.safe_dump({"name": "safe", "trial": {"model": "minilm", "eval_every": 10}, "storage_path": str(tmp_path / "runs")}))
     before = tree(tmp_path)
     argv = ["--space", str(space), "--sheet", str(deep_sheet), "--rows", EVIL, "--write-back"]
     assert main(["validate", *argv]) == 0  # the EXP ID selects its own row; write-back is planned

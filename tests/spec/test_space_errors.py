@@ -9,7 +9,7 @@ from spa_tune.cli import main
 
 VALID = {
     "name": "errors",
-    "trial": {"method": "splopa", "model": "minilm", "pruning_method": "topK", "num_train_epochs": 2},
+    "trial": {"method": "splopa", "model": "minilm", "pruning_method": "topK", "num_train_epochs": 2, "eval_every": 50},
     "search": {"final_threshold": {"type": "grid", "values": [0.1, 0.3]}},
     "searcher": {"type": "grid"},
     "scheduler": {"type": "asha", "grace_period": 1},
@@ -71,6 +71,10 @@ CASES = [
     ("scheduler.reduction_factor", 1, "scheduler.reduction_factor: Input should be greater than 1"),
     ("scheduler.stratify_by", "density", "scheduler.stratify_by: 'density' is not a trial key"),
     ("scheduler.time_attr", "step", "scheduler.max_t: required with time_attr step"),
+    ("trial.eval_every", ..., "trial.eval_every: 0 (the default) reports each trial once, at its end, so scheduler asha could stop nothing"),
+    ("trial.eval_every", 0, "trial.eval_every: 0 reports each trial once, at its end, so scheduler asha could stop nothing; "
+                            "evaluate every N steps (eval_every: N) or set scheduler.type: none"),
+    ("search.eval_every", {"type": "grid", "values": [50, 0]}, "search.eval_every.values[1]: 0 reports each trial once"),
     ("resources.gpu", -1, "resources.gpu: Input should be greater than or equal to 0 (got -1)"),
     ("resources.gpu", 1.5, "resources.gpu: 1.5 - more than one GPU must be a whole number"),
     ("resources.cpus", 2, "resources.cpus: Extra inputs are not permitted"),

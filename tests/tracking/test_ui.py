@@ -25,7 +25,7 @@ def free_port() -> int:
 
 
 def test_ui_serves_the_experiment_on_localhost(tmp_path):
-    spec = validate_space({"name": "ui-check", "storage_path": str(tmp_path / "runs")}, "test")
+    spec = validate_space({"name": "ui-check", "storage_path": str(tmp_path / "runs"), "scheduler": {"type": "none"}}, "test")
     folder = create_experiment_dir(spec)
     runs = open_tracking(spec, folder)
     save_state(folder, runs, "test")
