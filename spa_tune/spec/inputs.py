@@ -62,12 +62,22 @@ def _may_name_trial(value: str) -> bool:
 
 
 def trial_input_problem(values: dict[str, Any]) -> tuple[str, str] | None:
-    """``(key, problem)`` for the first unusable data file or model in trial ``values``, or None."""
+    """``(key, problem)`` for the first unusable data file or model in trial ``values``, or a
+    ``target_remaining_pct`` its model cannot reach; None when there is none."""
     for key in INPUT_KEYS:
         problem = input_problem(key, values.get(key))
         if problem is not None:
             return key, problem
-    return None
+    problem = _target_problem(values)
+    return None if problem is None else ("target_remaining_pct", problem)
+
+
+def _target_problem(values: dict[str, Any]) -> str | None:
+    if values.get("target_remaining_pct") in UNSET:
+        return None
+    from .targets import target_problem  # imports torch and transformers: only when a target is set
+
+    return target_problem(values)
 
 
 def check_trial_inputs(values: dict[str, Any], where: str) -> None:
@@ -86,10 +96,15 @@ def check_space_inputs(spec) -> None:
     for key, domain in spec.search.items():
         for i, value in enumerate(getattr(domain, "values", None) or []):
             problem = input_problem(key, value)
+            if problem is None and key == "target_remaining_pct":
+                problem = _target_problem({**spec.trial, key: value})
             if problem is not None:
                 raise SpaTuneError(f"search.{key}.values[{i}]: {problem}")
     for i, point in enumerate(spec.searcher.points_to_evaluate):
         check_trial_inputs(point, f"searcher.points_to_evaluate[{i}]")
+        problem = _target_problem({**spec.trial, **point})
+        if problem is not None:
+            raise SpaTuneError(f"searcher.points_to_evaluate[{i}].target_remaining_pct: {problem}")
 
 
 def absolute_input(key: str, value: Any) -> Any:

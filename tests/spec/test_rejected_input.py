@@ -395,3 +395,29 @@ def test_finished_dense_trials_pass_and_become_absolute(capsys, tmp_path):
         space = write_space(tmp_path, trial=dict(TRIAL, **{key: value}))
         assert main(["validate", "--space", str(space)]) == 0, capsys.readouterr().err
         assert load_space(space).trial[key] == str(tmp_path / value)
+
+
+# --- target density ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "sections, fragment",
+    [
+        ({"trial": dict(TRIAL, target_remaining_pct=0.2)},
+         "trial.target_remaining_pct: 0.2 is not above 0.28 %, what the encoder's unmasked parameters"),
+        ({"trial": dict(TRIAL, target_remaining_pct=0)}, "target_remaining_pct: Input should be greater than 0"),
+        ({"trial": dict(TRIAL, target_remaining_pct=101)}, "target_remaining_pct: Input should be less than or equal to 100"),
+        ({"trial": dict(TRIAL, method="dense", target_remaining_pct=50)},
+         "target_remaining_pct: method dense prunes nothing"),
+        ({"search": {"target_remaining_pct": {"type": "grid", "values": [50, 0.1]}}},
+         "search.target_remaining_pct.values[1]: 0.1 is not above 0.28 %"),
+    ],
+)
+def test_a_target_density_that_cannot_be_reached(capsys, tmp_path, sections, fragment):
+    assert_rejected(capsys, tmp_path, write_space(tmp_path, **sections), [], fragment)
+
+
+def test_a_target_the_tiny_model_cannot_reach_is_named_in_spa_tune_train(capsys, tmp_path, tiny_model_dir):
+    # the tiny BERT's biases and LayerNorms are 2.10 % of its encoder
+    assert main(["train", "--set", f"model={tiny_model_dir}", "--set", "target_remaining_pct=2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "target_remaining_pct: 2 is not above 2.10 %" in err, err
