@@ -1,8 +1,9 @@
 """A results page (``docs/results.md``) written from one finished experiment, numbers and all.
 
 The table comes from the experiment's ``results.csv`` and its MLflow trial runs (wall time, the
-``hardware`` tag); the untrained model is scored on the same evaluation set; the plot is drawn from
-the same rows; the command and library versions are recorded. Nothing on the page is typed in.
+``hardware`` tag); settings run with several seeds get their mean and spread beside it; the
+untrained model is scored on the same evaluation set; the plot is drawn from the same rows; the
+command and library versions are recorded. Nothing on the page is typed in.
 
 Run: ``python -m spa_tune.report.results_page runs/<experiment> [...] --out docs/results.md --command "..."``
 """
@@ -33,6 +34,8 @@ from ..experiment.folder import SPACE_FILE, STATE_FILE  # noqa: E402
 from ..tracking.mlflow_runs import TRIAL_ID_TAG  # noqa: E402
 from .collect import RESULTS_FILE, mlflow_query, read_results_csv, read_state, tracking_client  # noqa: E402
 from .runs import child_runs  # noqa: E402
+from .seed_tables import page_lines  # noqa: E402
+from .seeds import repeated_groups  # noqa: E402
 from .values import number  # noqa: E402
 
 PRUNING_LABELS = {"topK": "movement (topK)", "sigmoied_threshold": "soft movement", "magnitude": "magnitude",
@@ -135,9 +138,9 @@ def _formatted(value: Any, spec: str, unit: str = "") -> str:
 
 
 def markdown(lines: Sequence[dict[str, str]], columns: Sequence[str]) -> str:
-    """A markdown table of ``lines`` (dicts of cell text)."""
+    """A markdown table of ``lines`` (dicts of cell text); ``|`` in a cell is escaped."""
     out = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
-    out += ["| " + " | ".join(line.get(c, "") for c in columns) + " |" for line in lines]
+    out += ["| " + " | ".join(line.get(c, "").replace("|", "\\|") for c in columns) + " |" for line in lines]
     return "\n".join(out)
 
 
@@ -278,6 +281,7 @@ def write_results_page(
         "",
         markdown(lines, columns),
         "",
+        *page_lines(repeated_groups(rows), lambda config: (trial_label(config), trial_setting(config, base))),
     ]
     if baseline:
         page += [f"Untrained (the pretrained `{trial.get('model')}` with a new QA head, no SQuAD training), "

@@ -89,14 +89,18 @@ def test_csv_is_the_trial_table(capsys, finished_experiment, tmp_path):
         assert (line["method"], line["status"]) == (want["method"], want["status"])
         for key in ("em", "f1", "remaining_pct", "learned_pct", "learned_params"):
             assert float(line[key]) == float(want[key]), key
-    assert err.strip() == f"spa-tune: plots: {tmp_path / 'pareto.png'}  {tmp_path / 'pareto_learned.png'}"
+    assert err.strip().splitlines() == [f"spa-tune: plots: {tmp_path / 'pareto.png'}  {tmp_path / 'pareto_learned.png'}",
+                                        f"spa-tune: seed groups: {tmp_path / 'seed_groups.csv'}"]
+    seeds = (tmp_path / "seed_groups.csv").read_text().splitlines()
+    assert len(seeds) == 1 and seeds[0].startswith("method,n,seeds,em_mean,em_sd,")  # header only: no repeats
 
 
 def test_json_has_the_trials_and_both_fronts(capsys, finished_experiment, tmp_path):
     code, out, _ = run_report(capsys, finished_experiment, "--format", "json", "--plot-dir", tmp_path)
     assert code == 0
     data = json.loads(out)
-    assert set(data) == {"trials", "pareto_remaining", "pareto_learned"}
+    assert set(data) == {"trials", "pareto_remaining", "pareto_learned", "seed_groups"}
+    assert data["seed_groups"] == []  # each setting ran with one seed
     assert sorted(t["method"] for t in data["trials"]) == ["fine-pruning", "splopa"]
     completed = [t for t in data["trials"] if t["status"] == "completed"]
     assert data["pareto_remaining"] == pareto_front(completed, x="remaining_pct", y="f1")

@@ -23,6 +23,7 @@ def test_page_of_a_finished_experiment(finished_experiment, tmp_path):
     assert "CPU " in splopa[10] and splopa[9].endswith(" min")  # the MLflow run's hardware tag and clock
     assert "Untrained (" in text and "F1 " in text
     assert "`spa-tune --space x.yaml`" in text and "Versions: python " in text
+    assert "Seed spread: no setting here ran with more than one seed" in text  # one seed each: no spread claimed
     assert (tmp_path / "out" / "results-f1-size.png").is_file()
 
 
@@ -37,6 +38,7 @@ def test_page_of_two_experiments_numbers_them(finished_experiment, tmp_path):
     assert sorted(r.split(" | ")[0] for r in rows[1:]) == ["| 1", "| 1", "| 2", "| 2"]
     assert "- command (exp 1): `cmd one`" in text and "- command (exp 2): `cmd two`" in text
     assert "`first`, `second`" in text and "Untrained" not in text
+    assert "Seed spread: no setting" in text  # the copies rerun the same seed: not a seed spread
 
 
 def test_unfinished_experiment_is_one_line_error(tmp_path, capsys):
