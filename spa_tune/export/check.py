@@ -12,6 +12,7 @@ from ..config import TrialConfig
 from ..data.features import build_eval_dataset
 from ..data.loading import load_eval_split
 from ..model.loading import load_tokenizer
+from ..trial.teacher import tokenizer_name
 from ..trial.evaluate import evaluate
 from ..trial.setup import GENERATED_DATASET, data_files, quiet_library_progress_bars
 
@@ -19,7 +20,7 @@ from ..trial.setup import GENERATED_DATASET, data_files, quiet_library_progress_
 def score_models(models: dict[str, nn.Module], cfg: TrialConfig, max_eval_samples: int | None = None) -> dict[str, dict]:
     """EM, F1 and predictions of each model on the trial's evaluation set (same windows for all)."""
     quiet_library_progress_bars()
-    tokenizer = load_tokenizer(cfg.tokenizer or cfg.model)
+    tokenizer = load_tokenizer(tokenizer_name(cfg.model, cfg.tokenizer))
     results = {}
     with tempfile.TemporaryDirectory(prefix="spa-tune-check-") as tmp:
         workdir = Path(tmp)

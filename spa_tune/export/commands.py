@@ -14,6 +14,7 @@ from torch import nn
 from ..errors import SpaTuneError
 from ..model.counting import count_weights, is_added_parameter
 from ..model.loading import load_qa_model, load_tokenizer
+from ..trial.teacher import tokenizer_name
 from ..trial.setup import quiet_library_progress_bars
 from .adapter import adapter_size, apply_adapter, read_adapter, save_adapter
 from .check import score_models
@@ -80,7 +81,7 @@ def export_model(
     masked_scores = score_models({"masked": trained.model}, trained.cfg, max_eval_samples)["masked"] if check else None
     dense = fold_masks(trained.model)  # the trial's architecture, pruned weights stored as zeros
     before, dense_bytes = parameter_count(dense), dense_file_bytes(dense)
-    saved = save_model_folder(copy.deepcopy(dense), out, load_tokenizer(trained.cfg.tokenizer or trained.cfg.model))
+    saved = save_model_folder(copy.deepcopy(dense), out, load_tokenizer(tokenizer_name(trained.cfg.model, trained.cfg.tokenizer)))
     exported = load_exported(out)
     after, saved_bytes = parameter_count(exported), weights_bytes(out)
     _say(f"  {saved.layout.describe()}")
