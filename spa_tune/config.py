@@ -153,6 +153,9 @@ class TrialConfig(BaseModel):
 
 
 TRIAL_KEYS = tuple(TrialConfig.model_fields)
+# Keys that never change what a trial computes: a resumed trial may change them, and trials that
+# differ only in them (and ``seed``) are repeats of one setting.
+NO_RESULT_KEYS = frozenset({"output_dir", "keep_checkpoints", "eval_every", "device", "per_gpu_eval_batch_size"})
 
 
 def did_you_mean(key: str, known: tuple[str, ...] = TRIAL_KEYS) -> str:

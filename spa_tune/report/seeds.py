@@ -13,13 +13,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import TrialConfig
+from ..config import NO_RESULT_KEYS, TrialConfig
 from .values import number, parse_value
 
 SEED_KEY = "seed"
-# Trial keys that never change a trial's result: those a resumed trial may change
-# (spa_tune.trial.checkpoint.RESUMABLE_CHANGES, repeated here so the report does not import torch).
-NO_RESULT_KEYS = frozenset({"output_dir", "keep_checkpoints", "eval_every", "device", "per_gpu_eval_batch_size"})
 GROUP_METRICS = ("em", "f1", "remaining_pct", "learned_pct")
 DEFAULTS = {key: field.default for key, field in TrialConfig.model_fields.items()}
 METHOD_ORDER = {"dense": 0, "fine-pruning": 1, "splopa": 2}

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..config import NO_RESULT_KEYS
 from ..errors import SpaTuneError
 
 STATE_FILE = "trial_state.pt"
@@ -74,7 +75,7 @@ def _write_checkpoint(tmp: Path, model, optimizer, scheduler, step: int, config:
 
 
 # Keys that may change when a run is resumed: they do not affect what is trained.
-RESUMABLE_CHANGES = frozenset({"output_dir", "keep_checkpoints", "eval_every", "device", "per_gpu_eval_batch_size"})
+RESUMABLE_CHANGES = NO_RESULT_KEYS
 
 
 def check_resumable(directory: str | Path, config: dict) -> None:

@@ -61,7 +61,7 @@ def test_only_completed_trials_count():
 def test_keys_that_never_change_a_result_are_ignored():
     from spa_tune.trial.checkpoint import RESUMABLE_CHANGES
 
-    assert NO_RESULT_KEYS == RESUMABLE_CHANGES  # the same list, kept without importing torch
+    assert NO_RESULT_KEYS == RESUMABLE_CHANGES  # what a resume may change never changes a result
     rows = [trial("a", 1, 50.0, output_dir="/x/a", device="cpu", eval_every=10),
             trial("b", 2, 52.0, output_dir="/x/b", device="cuda", eval_every=0, per_gpu_eval_batch_size=8)]
     [group] = repeated_groups(rows)
