@@ -149,11 +149,15 @@ def untrained_scores(trial: dict[str, Any]) -> dict[str, float]:
     from ..export.check import score_models
     from ..model.inject import prepare_model
     from ..model.loading import load_qa_model
+    from ..trial.locate import base_model_name
     from ..trial.setup import seed_everything
 
     with tempfile.TemporaryDirectory(prefix="spa-tune-untrained-") as tmp:
         try:
-            cfg = TrialConfig(**{**trial, "method": "dense", "output_dir": tmp, "device": "cpu"})
+            values = {**trial, "method": "dense", "output_dir": tmp, "device": "cpu", "target_remaining_pct": None}
+            # a trial that starts from a finished dense trial: the untrained model is that trial's base
+            values["model"] = base_model_name(values.get("model", TrialConfig.model_fields["model"].default))
+            cfg = TrialConfig(**values)
         except ValidationError as err:
             raise SpaTuneError(f"trial section: not a valid trial configuration ({err.errors()[0]['msg']})") from None
         seed_everything(cfg.seed)
