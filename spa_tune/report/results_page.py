@@ -60,18 +60,24 @@ def trial_values(row: dict[str, Any], trial: dict[str, Any]) -> dict[str, Any]:
 
 
 def trial_setting(row: dict[str, Any], trial: dict[str, Any]) -> str:
-    """The settings that tell trials of one method apart: kept fraction or lambda, adapter size, and
-    learning rates where the row's differ from the space file's trial section."""
+    """The settings that tell trials of one method apart: target density (else kept fraction or lambda),
+    adapter size, and seed and learning rates where the row's differ from the space file's trial section."""
     values = trial_values(row, trial)
     parts = []
     if row["method"] != "dense":
-        if values.get("pruning_method") in ("topK", "magnitude"):
+        if number(values.get("target_remaining_pct")) is not None:
+            parts.append(f"target {_plain(values.get('target_remaining_pct'))} %")
+            if values.get("pruning_method") not in ("topK", "magnitude") and number(values.get("final_lambda")):
+                parts.append(f"lambda {_plain(values.get('final_lambda'))}")
+        elif values.get("pruning_method") in ("topK", "magnitude"):
             parts.append(f"keep {_plain(values.get('final_threshold'))}")
         else:
             parts.append(f"lambda {_plain(values.get('final_lambda'))}")
     if row["method"] == "splopa":
         parts.append(f"K={values.get('num_splopa_prototypes')} r={values.get('splopa_prototype_rank')}")
     base = trial_values({}, trial)
+    if number(values.get("seed")) != number(base.get("seed")):
+        parts.append(f"seed {_plain(values.get('seed'))}")
     for key, label in (("learning_rate", "lr"), ("adapter_learning_rate", "adapter lr")):
         if row["method"] != "dense" and (key != "adapter_learning_rate" or row["method"] == "splopa") \
                 and number(values.get(key)) != number(base.get(key)):

@@ -83,7 +83,7 @@ def test_a_tiny_slice_runs_as_the_two_experiments(ray_runtime, tiny_model_dir, m
     folder = outcome.folder
     assert {"results.csv", "pareto.png", "mlflow.db"} <= {p.name for p in folder.iterdir()}
 
-    page = write_results_page([teacher.folder, folder], tmp_path / "docs" / "results.md", "make quality")
+    page = write_results_page([folder, teacher.folder], tmp_path / "docs" / "results.md", "make quality")
     text = page.read_text()
     assert "dense fine-tuning" in text and "SPLoPA, soft movement" in text
     assert "Untrained (the pretrained" in text and "`make quality`" in text

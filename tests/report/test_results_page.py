@@ -64,6 +64,9 @@ def test_setting_and_ratio():
     assert trial_setting(fp, trial) == "keep 0.12"
     assert trial_setting(sp, trial) == "keep 0.12, K=8 r=2"
     assert trial_setting(soft, {**trial, "pruning_method": "topK"}) == "lambda 150, K=8 r=2"
+    targeted = {**soft, "target_remaining_pct": 30, "seed": 7}
+    assert trial_setting(targeted, {**trial, "seed": 42}) == "target 30 %, lambda 150, K=8 r=2, seed 7"
+    assert trial_setting({**fp, "target_remaining_pct": 50.0}, trial) == "target 50 %"
     assert learned_ratio(sp) == pytest.approx(0.04)  # fine-pruning at 12 % learns 12 %
     assert learned_ratio(soft) is None  # no metrics
     assert learned_ratio(fp) is None
