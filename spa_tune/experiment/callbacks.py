@@ -6,14 +6,15 @@ import logging
 
 from ray.tune import Callback
 
-from ..report.results import error_line, result_row, trial_status
+from ..report.results import result_row
 from ..tracking.mlflow_runs import ExperimentRuns, set_trial_outcome, trial_run_link
+from .outcome import mark_diverged, trial_outcome
 
 log = logging.getLogger("spa_tune.tracking")
 
 
 class TrialOutcomeTags(Callback):
-    """Sets ``status`` (completed, stopped_early, failed) and ``stopped_early_at`` on child runs.
+    """Sets ``status`` (completed, stopped_early, failed) and ``stopped_early_at`` or ``error`` on child runs.
 
     Only the driver knows that a scheduler stopped a trial, so this is the one thing logged from
     the driver; it uses the experiment's tracking URI, never a local fallback.
@@ -24,19 +25,19 @@ class TrialOutcomeTags(Callback):
 
     def _tag(self, trial, ray_status: str) -> None:
         metrics = trial.last_result or {}
-        status = trial_status(ray_status, metrics)
+        status, error = trial_outcome(trial, ray_status)
         tags = {}
         if status == "stopped_early":
             tags["stopped_early_at"] = metrics.get("step")
         if status == "failed":
-            tags["error"] = error_line(trial)
+            tags["error"] = error
         try:
             set_trial_outcome(self.runs, trial.trial_id, status, tags)
         except Exception as err:  # tracking must not take the experiment down
             log.warning("could not tag the MLflow run of trial %s: %s", trial.trial_id, err)
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        """A trial finished or was stopped by the scheduler."""
+        """A trial finished, was stopped by the scheduler or diverged."""
         self._tag(trial, "TERMINATED")
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
@@ -66,7 +67,7 @@ class SheetResults(Callback):
     def _result(self, trial, ray_status: str):
         from ..sheet.outcome import row_result
 
-        row = result_row(trial, ray_status, {}, [], sheet=self.plan)
+        row = mark_diverged(result_row(trial, ray_status, {}, [], sheet=self.plan), trial, ray_status)
         if row["sheet_row"] == "":  # one of Optuna's own proposals, not a sheet row
             return None
         return row_result(row, self._link(trial.trial_id))

@@ -12,6 +12,7 @@ from ..report.results import completed_front, format_table, rows_from_trials, so
 from ..spec.space import SpaceSpec
 from ..tracking.mlflow_runs import ExperimentRuns, finish_parent_run, trial_run_link
 from .folder import tune_experiment_path
+from .outcome import mark_diverged
 from .run import ExperimentOutcome
 
 log = logging.getLogger("spa_tune.sheet")
@@ -52,7 +53,8 @@ def finish_experiment(spec: SpaceSpec, folder: Path, runs: ExperimentRuns, plan=
 
     searched = list(spec.search) or (plan.varying_keys() if plan else [])
     trials = ExperimentAnalysis(tune_experiment_path(spec, folder)).trials
-    rows = sorted_rows(rows_from_trials(trials, spec.trial, searched, spec.scheduler.stratify_keys or None, plan))
+    rows = rows_from_trials(trials, spec.trial, searched, spec.scheduler.stratify_keys or None, plan)
+    rows = sorted_rows([mark_diverged(row, trial, trial.status) for row, trial in zip(rows, trials)])
     x, y = front_axes(spec)
     front = completed_front(rows, x=x, y=y)
     results_csv = write_results_csv(rows, folder / "results.csv")

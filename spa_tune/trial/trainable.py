@@ -3,7 +3,8 @@
 It only trains and reports: the experiment's fixed trial keys plus the sampled ones make the
 trial config; the trial writes into its Ray working folder (synced to the experiment folder),
 logs to its own MLflow child run, and hands each evaluation's checkpoint to Tune. A restarted
-trial continues from Tune's latest checkpoint and its own MLflow run.
+trial continues from Tune's latest checkpoint and its own MLflow run. A trial whose loss diverged
+is final: it reports the reason and ends instead of raising, so Tune does not retry it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ import torch
 from ray import tune
 
 from ..config import TrialConfig
+from ..errors import TrainingDiverged
+from ..search.diverged import divergence_result
+from ..spec.space import METRICS
 from ..tracking.buffered import BufferedLogger
 from ..tracking.mlflow_runs import ExperimentRuns, TrialRun
 from .runner import read_block_masks, run_trial
@@ -101,11 +105,13 @@ def trial_tags(cfg: TrialConfig, trial_id: str, stratum: str) -> dict[str, str]:
 
 
 def trial_run_name(cfg: TrialConfig, trial_id: str, density: str) -> str:
-    """Name of a trial's run in the MLflow UI, e.g. ``splopa topK final_threshold=0.5 #1``.
+    """Name of a trial's run in the MLflow UI, e.g. ``splopa topK target=50% #1``.
 
-    Method, pruning method, density and the trial's number (the end of its Ray trial id).
+    Method, pruning method, density (the stratum label without the method it starts with) and the
+    trial's number (the end of its Ray trial id).
     """
     number = trial_id.rsplit("_", 1)[-1]
+    density = density.removeprefix(cfg.method).strip() if density.startswith(f"{cfg.method} ") else density
     parts = [cfg.method, *([cfg.pruning_method] if cfg.masked else []), *([density] if density != cfg.method else [])]
     return f"{' '.join(parts)} #{int(number) if number.isdigit() else number}"
 
@@ -157,21 +163,31 @@ def run_tuned_trial(context: TrialContext, config: dict[str, Any]) -> None:
     # MLflow is written from a background thread: an unreachable server never holds training up
     tracking = BufferedLogger(lambda record: log_evaluation(run, record), Path(cfg.output_dir))
 
+    last: dict[str, Any] = {}  # what this attempt last reported to Tune
+
     def report(metrics: dict[str, Any], checkpoint_dir: str) -> None:
         tracking.submit(evaluation_record(metrics, Path(cfg.output_dir)))
         try:
             reported = {**tune_metrics(metrics), "node_id": node_id}
+            last.clear()
+            last.update(reported)
             tune.report(reported, checkpoint=tune.Checkpoint.from_directory(checkpoint_dir))
         finally:  # Tune has copied the checkpoint into the experiment folder (or is stopping us)
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
 
+    diverged = None
     try:
         checkpoint = tune.get_checkpoint()
         with checkpoint.as_directory() if checkpoint else contextlib.nullcontext(None) as resume_from:
             run_trial(cfg, report=report, resume_from=resume_from, checkpoint_root=staging)
+    except TrainingDiverged as err:
+        diverged = str(err)
     finally:
         tracking.close(timeout=MLFLOW_DRAIN_SECONDS)
         shutil.rmtree(staging, ignore_errors=True)
+    if diverged is not None:  # final: reported, not raised, so Tune does not retry it (search/diverged.py)
+        log.warning("trial %s: %s; it ends as failed and is not retried", trial_id, diverged)
+        tune.report(divergence_result(diverged, {**last, "node_id": node_id}, METRICS))
 
 
 def make_trainable(context: TrialContext) -> Callable[[dict[str, Any]], None]:

@@ -65,10 +65,10 @@ def test_stratified_asha_stops_weak_settings_only_within_their_density(stratifie
     decisions = [json.loads(line) for line in (stratified.folder / "scheduler_decisions.jsonl").read_text().splitlines()]
     at_rung = {d["trial_id"]: d for d in decisions if d["epoch"] == 2}
     assert at_rung[rows[1]["trial_id"]]["decision"] == "continue"
-    assert at_rung[rows[1]["trial_id"]]["stratum"] == "final_threshold=0.2"
+    assert at_rung[rows[1]["trial_id"]]["stratum"] == "fine-pruning final_threshold=0.2"
     assert at_rung[rows[2]["trial_id"]]["decision"] == "stop"
-    assert at_rung[rows[2]["trial_id"]]["stratum"] == "final_threshold=0.2"
-    assert at_rung[rows[3]["trial_id"]] == {**at_rung[rows[3]["trial_id"]], "decision": "stop", "stratum": "final_threshold=1.0"}
+    assert at_rung[rows[2]["trial_id"]]["stratum"] == "fine-pruning final_threshold=0.2"
+    assert at_rung[rows[3]["trial_id"]] == {**at_rung[rows[3]["trial_id"]], "decision": "stop", "stratum": "fine-pruning final_threshold=1.0"}
     assert rows[2]["step"] < rows[2]["total_steps"] == rows[1]["step"]
 
 
@@ -95,6 +95,8 @@ def test_mlflow_holds_one_parent_and_one_child_per_trial(stratified):
         assert float(params["final_threshold"]) == row["final_threshold"]
         assert params["method"] == "fine-pruning" and params["num_train_epochs"] == "4.0"
         assert tags["method"] == "fine-pruning" and tags["pruning_method"] == "topK"
+        assert params["density"] == tags["density"] == row["density"] == f"fine-pruning final_threshold={row['final_threshold']}"
+        assert child.info.run_name.startswith(f"fine-pruning topK final_threshold={row['final_threshold']} #")
         assert tags["status"] == row["status"]
         history = client.get_metric_history(child.info.run_id, "f1")
         steps = [m.step for m in history]

@@ -42,7 +42,7 @@ def test_grid_runs_exactly_the_marked_rows_and_writes_them_back(ray_runtime, tmp
     outcome = run_experiment(load_space(path), str(path))
     rows = {int(r["sheet_row"]): r for r in outcome.rows}
     assert sorted(rows) == [3, 5, 6, 7]  # marked rows only, each once
-    assert rows[3]["method"] == "dense" and rows[6]["density"] == "final_threshold=0.2"
+    assert rows[3]["method"] == "dense" and rows[6]["density"] == "fine-pruning final_threshold=0.2"
     assert rows[7]["status"] == "stopped_early" and rows[5]["status"] == "completed"
     assert all(r["exp_id"] and r["sheet_name"] == "Details - SQuAD" and r["sheet_file"] == str(sheet) for r in rows.values())
     with open(outcome.results_csv) as fh:
