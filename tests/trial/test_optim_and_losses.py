@@ -36,9 +36,10 @@ def test_parameter_groups_and_learning_rates():
     assert groups["mask_scores"]["lr"] == 1e-2 and len(groups["mask_scores"]["params"]) == 12
     assert groups["position_weights"]["lr"] == 1e-3 and len(groups["position_weights"]["params"]) == 12
     assert groups["decay"]["lr"] == 3e-5 and groups["decay"]["weight_decay"] == 0.01
-    assert groups["no_decay"]["weight_decay"] == 0.0  # masked-layer biases and the head's bias
+    assert groups["no_decay"]["weight_decay"] == 0.0  # biases (masked layers, head) and the encoder's LayerNorms
     names = {id(p): n for n, p in model.named_parameters()}
-    assert all(names[id(p)].endswith("bias") for p in groups["no_decay"]["params"])
+    assert all(names[id(p)].endswith("bias") or ".LayerNorm." in names[id(p)] for p in groups["no_decay"]["params"])
+    assert sum(".LayerNorm." in names[id(p)] for p in groups["no_decay"]["params"]) == 8  # 2 layers x 2 norms x 2
     optimizer, scheduler = build_optimizer(model, cfg, total_steps=110)
     lrs = []
     for _ in range(110):
