@@ -41,7 +41,7 @@ quality: $(STAMP)
 	$(BIN)/spa-tune $(QUALITY_TEACHER)
 	$(BIN)/spa-tune $(QUALITY_PRUNED)
 	$(BIN)/python -m spa_tune.report.results_page runs/$(QUALITY_NAME) runs/$(QUALITY_NAME)-teacher \
-		--out docs/results.md --command "spa-tune $(QUALITY_TEACHER)" --command "spa-tune $(QUALITY_PRUNED)"
+		--out docs/results.md --command "spa-tune $(QUALITY_PRUNED)" --command "spa-tune $(QUALITY_TEACHER)"
 
 # Rebuild the example sheet from spa_tune/sheet/example.py.
 example-sheet: $(STAMP)
