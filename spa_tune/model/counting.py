@@ -15,7 +15,7 @@ from torch import nn
 
 from ..adapters.splopa import SplopaLinear
 from ..pruning.control import eval_block_masks, masked_layers
-from .inject import encoder_of
+from .inject import encoder_linears, encoder_of
 
 
 
@@ -124,6 +124,4 @@ def encoder_shape_counts(model_dir: str) -> tuple[int, int]:
     config = AutoConfig.from_pretrained(model_dir, local_files_only=True)
     with torch.device("meta"):
         model = AutoModelForQuestionAnswering.from_config(config)
-    encoder = encoder_of(model)
-    linear_weights = sum(m.weight.numel() for m in encoder.modules() if type(m) is nn.Linear)
-    return sum(p.numel() for p in encoder.parameters()), linear_weights
+    return encoder_weight_count(model), sum(linear.weight.numel() for _, linear in encoder_linears(model))
