@@ -12,6 +12,20 @@ from ..errors import SpaTuneError
 log = logging.getLogger("spa_tune.ray")
 
 
+def error_summary(err: BaseException) -> str:
+    """One line for a failed ``ray.init``: its first line, plus the cause when that line only introduces it.
+
+    Ray Client reports a server-side failure as "Initialization failure from server:" followed by
+    the server's traceback; the traceback's last line is what went wrong.
+    """
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    if lines[0].endswith(":") and len(lines) > 1:
+        return f"{lines[0]} {lines[-1]}"
+    return lines[0]
+
+
 @contextlib.contextmanager
 def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[dict]:
     """Ray for the duration of an experiment.
@@ -33,8 +47,7 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
             ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as err:
         where = f"--address {address}" if address else "local Ray"
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise SpaTuneError(f"{where}: cannot start or reach Ray: {first_line}") from None
+        raise SpaTuneError(f"{where}: cannot start or reach Ray: {error_summary(err)}") from None
     try:
         yield ray.cluster_resources()
     finally:

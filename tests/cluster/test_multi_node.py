@@ -161,6 +161,13 @@ def test_a_killed_worker_node_restarts_its_trial_elsewhere_from_its_checkpoint(t
         assert not left, f"Ray processes still running after the test: {left}"
 
 
+def client_server_logs(local) -> str:
+    """The tails of the head's Ray Client server logs, to tell why a ``ray://`` attach failed."""
+    tails = [f"{log.name}: {log.read_text(errors='replace')[-1500:]}"
+             for log in sorted(local.temp_dir.glob("session_*/logs/ray_client_server*"))]
+    return "\n".join(tails)
+
+
 def test_a_ray_client_address_attaches_too(tmp_path, tiny_model_dir):
     """``--address ray://head:port`` (Ray Client); this cluster runs without token authentication, see start_cluster."""
     local = start_cluster(workers=2, ray_client=True)
@@ -168,7 +175,8 @@ def test_a_ray_client_address_attaches_too(tmp_path, tiny_model_dir):
         path = cluster_space(tmp_path, tiny_model_dir, "viaclient")
         done = spa_tune(local, "--space", path, "--address", local.client_address,
                         "--set", "search.final_threshold.values=[0.5, 0.2]")
-        assert done.returncode == 0, (done.stdout[-3000:], done.stderr[-3000:])
+        if done.returncode != 0:
+            pytest.fail(f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}\n{client_server_logs(local)}")
         with open(tmp_path / "runs" / "viaclient" / "results.csv") as fh:
             rows = list(csv.DictReader(fh))
         assert len(rows) == 2 and all(r["status"] == "completed" and r["node_id"] in local.worker_ids for r in rows)
