@@ -63,6 +63,12 @@ class TrialConfig(BaseModel):
     keep_checkpoints: int = Field(2, ge=1)
     output_dir: str = "runs/trial"
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Arithmetic of forward and backward passes: auto is fp32 on a CPU and bf16 on a GPU that has it
+    # (fp32 on one that has not); bf16 and fp16 run under torch.autocast, fp16 with a gradient scaler
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    # Folder or URI where tokenized features are cached and shared by trials; an experiment sets
+    # <its storage>/feature_cache when this is unset, a single trial caches nothing
+    feature_cache: str | None = None
     # Pruning
     pruning_method: PruningMethod = "topK"
     global_topk: bool = False
@@ -155,7 +161,9 @@ class TrialConfig(BaseModel):
 TRIAL_KEYS = tuple(TrialConfig.model_fields)
 # Keys that never change what a trial computes: a resumed trial may change them, and trials that
 # differ only in them (and ``seed``) are repeats of one setting.
-NO_RESULT_KEYS = frozenset({"output_dir", "keep_checkpoints", "eval_every", "device", "per_gpu_eval_batch_size"})
+NO_RESULT_KEYS = frozenset(
+    {"output_dir", "keep_checkpoints", "eval_every", "device", "per_gpu_eval_batch_size", "feature_cache"}
+)
 
 
 def did_you_mean(key: str, known: tuple[str, ...] = TRIAL_KEYS) -> str:
