@@ -9,7 +9,6 @@ Its metadata names the base model and a fingerprint of the base weights the adap
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from ..adapters.splopa import SplopaLinear
 from ..adapters.splopa.layer import block_update
 from ..errors import SpaTuneError
 from ..model.counting import is_added_parameter
+from ..model.fingerprint import weights_fingerprint
 from ..model.inject import encoder_linears, encoder_of, replace_module
 from ..pruning.binarizers import apply_block_mask
 from ..pruning.control import eval_block_masks, masked_layers
@@ -99,11 +99,7 @@ def base_fingerprint(model: nn.Module) -> str:
     """SHA-256 over the frozen base weights (names and values) of a plain or SPLoPA model."""
     names = {name for name, _ in masked_layers(model)} or {name for name, _ in encoder_linears(model)}
     state = model.state_dict()
-    digest = hashlib.sha256()
-    for key in frozen_keys(state, names, set(encoder_layernorm_keys(model))):
-        digest.update(key.encode())
-        digest.update(state[key].detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
+    return weights_fingerprint(state, frozen_keys(state, names, set(encoder_layernorm_keys(model))))
 
 
 @torch.no_grad()

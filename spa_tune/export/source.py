@@ -7,14 +7,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from ..config import TrialConfig, validate_trial_config
 from ..errors import SpaTuneError
 from ..model.inject import prepare_model
 from ..pruning.control import set_masks
-from ..trial.checkpoint import CONFIG_FILE, STATE_FILE
+from ..trial.checkpoint import CONFIG_FILE, STATE_FILE, read_state, restore_model
 from ..trial.locate import RUN_ID, find_checkpoint, newest_checkpoint, trial_dir_of_run
 from ..trial.teacher import load_trained_qa_model
 
@@ -66,10 +65,12 @@ def load_trained(checkpoint: Path) -> TrainedTrial:
         raise SpaTuneError(f"{checkpoint / CONFIG_FILE}: unreadable trial config ({err})") from None
     cfg = validate_trial_config(values, str(checkpoint / CONFIG_FILE))
     model = prepare_model(load_trained_qa_model(cfg.model), cfg)  # a dense trial as model: its weights
-    try:  # spa-tune's own checkpoint format (model, optimiser and RNG states)
-        state = torch.load(checkpoint / STATE_FILE, map_location="cpu", weights_only=False)
-        model.load_state_dict(state["model"])
-    except Exception as err:  # a truncated file, another model's weights, ...
+    state = read_state(checkpoint)  # spa-tune's own checkpoint format (learned tensors, optimiser, RNG states)
+    try:
+        restore_model(model, state, checkpoint / STATE_FILE)
+    except SpaTuneError:
+        raise
+    except Exception as err:  # another model's weights, ...
         first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise SpaTuneError(f"{checkpoint / STATE_FILE}: cannot load the trial's model ({first_line})") from None
     threshold = checkpoint_threshold(checkpoint, state, cfg)

@@ -1,4 +1,10 @@
-"""Trial checkpoints: model, optimiser, scheduler, step and every RNG state, for exact resumption."""
+"""Trial checkpoints sized to what a trial learns, for exact resumption.
+
+A checkpoint stores the tensors that learn (``requires_grad``) and the model's buffers, the
+optimiser, scheduler and gradient-scaler states, the step, every RNG state, and a fingerprint of
+the frozen base weights it leaves out. Loading rebuilds the model from its base, checks the
+fingerprint, and puts the learned tensors back: a SPLoPA checkpoint is a few percent of the model.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ import torch
 
 from ..config import NO_RESULT_KEYS
 from ..errors import SpaTuneError
+from ..model.fingerprint import frozen_parameter_names, weights_fingerprint
 
 STATE_FILE = "trial_state.pt"
 CONFIG_FILE = "trial_config.json"
@@ -34,20 +41,75 @@ def set_rng_states(states: dict) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
+def base_fingerprint(model, keys: list[str] | None = None) -> str:
+    """Fingerprint of the weights a checkpoint leaves out: the frozen parameters (none for fine-pruning)."""
+    return weights_fingerprint(model.state_dict(), frozen_parameter_names(model) if keys is None else keys)
+
+
+def learned_state(model) -> dict:
+    """The model's state without its frozen parameters: what a checkpoint stores."""
+    frozen = set(frozen_parameter_names(model))
+    return {key: value for key, value in model.state_dict().items() if key not in frozen}
+
+
+def restore_model(model, state: dict, where: Path) -> None:
+    """Put a checkpoint's learned tensors into ``model``, rebuilt from the checkpoint's base.
+
+    The base must be the one the trial was trained from: the fingerprint of the weights the
+    checkpoint left out is compared with the stored one. Checkpoints written before fingerprints
+    held the whole model.
+    """
+    base = state.get("base")
+    if base is None:
+        model.load_state_dict(state["model"])
+        return
+    frozen = base["frozen"]
+    absent = [key for key in frozen if key not in model.state_dict()]
+    found = base_fingerprint(model, frozen) if not absent else "none"
+    if found != base["fingerprint"]:
+        raise SpaTuneError(
+            f"{where}: written for base model {base['model']!r} with frozen weights {base['fingerprint'][:12]}, "
+            f"but this base has {found[:12]}; resume and export need the base the trial was trained from"
+        )
+    missing, unexpected = model.load_state_dict(state["model"], strict=False)
+    if unexpected or set(missing) != set(frozen):
+        raise SpaTuneError(
+            f"{where}: the checkpoint's tensors do not fit this model "
+            f"(missing {sorted(set(missing) - set(frozen))[:3]}, unexpected {unexpected[:3]})"
+        )
+
+
+def base_record(model, name: str | None, fingerprint: str | None = None) -> dict:
+    """What a checkpoint says about its base: the model's name, the frozen keys and their fingerprint."""
+    frozen = frozen_parameter_names(model)
+    return {"model": name, "frozen": frozen, "fingerprint": fingerprint or base_fingerprint(model, frozen)}
+
+
 def save_checkpoint(
     directory: str | Path, model, optimizer, scheduler, step: int, config: dict, extra: dict | None = None,
-    files: tuple[Path, ...] = (),
+    files: tuple[Path, ...] = (), scaler: dict | None = None, fingerprint: str | None = None,
 ) -> Path:
     """Write a checkpoint folder; written to a temporary name first so a crash leaves no half folder.
 
     ``files`` (such as the metrics log) are copied in, so a resumed run gets its history back.
+    ``scaler`` is the fp16 gradient scaler's state; ``fingerprint`` the base's, when already known.
     """
     directory = Path(directory)
     tmp = directory.with_name(directory.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        _write_checkpoint(tmp, model, optimizer, scheduler, step, config, extra, files)
+        state = {
+            "model": learned_state(model),
+            "base": base_record(model, config.get("model"), fingerprint),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler or {},
+            "step": step,
+            "rng": rng_states(),
+            "extra": extra or {},
+        }
+        _write_checkpoint(tmp, state, config, files)
     except BaseException:  # a full disk or a kill: the half-written folder goes, older checkpoints stay
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -56,18 +118,8 @@ def save_checkpoint(
     return directory
 
 
-def _write_checkpoint(tmp: Path, model, optimizer, scheduler, step: int, config: dict, extra: dict | None, files) -> None:
-    torch.save(
-        {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "step": step,
-            "rng": rng_states(),
-            "extra": extra or {},
-        },
-        tmp / STATE_FILE,
-    )
+def _write_checkpoint(tmp: Path, state: dict, config: dict, files) -> None:
+    torch.save(state, tmp / STATE_FILE)
     (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True))
     for file in files:
         if Path(file).is_file():
@@ -89,17 +141,27 @@ def check_resumable(directory: str | Path, config: dict) -> None:
             )
 
 
+def read_state(directory: str | Path) -> dict:
+    """The stored state of a checkpoint folder; an unreadable file is one line naming it."""
+    path = Path(directory) / STATE_FILE
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # a truncated file, not a checkpoint, ...
+        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise SpaTuneError(f"{path}: cannot load the trial's model ({first_line})") from None
+
+
 def load_checkpoint(directory: str | Path, model, optimizer, scheduler) -> dict:
     """Load a checkpoint folder into model, optimiser and scheduler; restore RNG states.
 
-    Returns the stored ``step`` and ``extra`` mapping.
+    Returns the stored ``step``, ``extra`` mapping and ``scaler`` state.
     """
-    state = torch.load(Path(directory) / STATE_FILE, map_location="cpu", weights_only=False)
-    model.load_state_dict(state["model"])
+    state = read_state(directory)
+    restore_model(model, state, Path(directory) / STATE_FILE)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     set_rng_states(state["rng"])
-    return {"step": state["step"], "extra": state["extra"]}
+    return {"step": state["step"], "extra": state["extra"], "scaler": state.get("scaler", {})}
 
 
 def is_checkpoint(directory: str | Path) -> bool:

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..errors import SpaTuneError
 from ..model.loading import OFFLINE_MODEL_NAME, expanded, load_qa_model
-from .checkpoint import STATE_FILE, rng_states, set_rng_states
+from .checkpoint import STATE_FILE, read_state, restore_model, rng_states, set_rng_states
 from .locate import base_model_name, dense_trial_config, trained_checkpoint
 
 
@@ -35,10 +35,12 @@ def _load_checkpoint_model(checkpoint: Path, name: str, key: str) -> nn.Module:
     except SpaTuneError as err:
         problem = str(err).removeprefix(f"{key}: ")
         raise SpaTuneError(f"{key}: {name}: the trial's starting model: {problem}") from None
+    state = read_state(checkpoint)
     try:
-        state = torch.load(checkpoint / STATE_FILE, map_location="cpu", weights_only=False)
-        model.load_state_dict(state["model"])
-    except Exception as err:  # a truncated file, weights of another architecture, ...
+        restore_model(model, state, checkpoint / STATE_FILE)
+    except SpaTuneError:
+        raise
+    except Exception as err:  # weights of another architecture, ...
         first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise SpaTuneError(f"{checkpoint / STATE_FILE}: cannot load the trial's model ({first_line})") from None
     return model
