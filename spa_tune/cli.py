@@ -23,6 +23,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .report.values import json_value
     from .spec.inputs import trial_input_problem
     from .trial.checkpoint import is_checkpoint
+    from .trial.precision import cuda_available, precision_problem, resolve_precision
     from .trial.runner import run_trial
 
     cfg = load_trial_config(args.config, args.set)
@@ -31,6 +32,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         key, message = problem
         source = "--set" if key in parse_overrides(args.set) or not args.config else args.config
         raise SpaTuneError(f"{source}: {key}: {message}")
+    precision = precision_problem(resolve_precision(cfg.precision, cfg.device), cfg.device, cuda_available())
+    if precision is not None:
+        source = "--set" if "precision" in parse_overrides(args.set) or not args.config else args.config
+        raise SpaTuneError(f"{source}: precision: {precision}")
     if args.resume and not is_checkpoint(args.resume):
         raise SpaTuneError(f"--resume: {args.resume} is not a trial checkpoint folder")
     metrics = run_trial(cfg, resume_from=args.resume, progress=not args.quiet)

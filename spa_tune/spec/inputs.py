@@ -21,8 +21,9 @@ from ..model.loading import expanded, model_name_problem
 
 DATA_KEYS = ("train_file", "eval_file")
 MODEL_KEYS = ("model", "teacher_name_or_path", "tokenizer")
+CACHE_KEYS = ("feature_cache",)  # a folder or URI; a missing folder is fine (the first trial makes it)
 TRAINED_KEYS = ("model", "teacher_name_or_path")  # may name a finished dense trial (spa_tune.trial.locate)
-INPUT_KEYS = DATA_KEYS + MODEL_KEYS
+INPUT_KEYS = DATA_KEYS + MODEL_KEYS + CACHE_KEYS
 UNSET = (None, "", "null", "None")  # what the trial schema reads as "not set"
 
 
@@ -40,6 +41,11 @@ def input_problem(key: str, value: Any) -> str | None:
     """Why the data file or model a trial key names cannot be used, or None (other keys: None)."""
     if key not in INPUT_KEYS or not isinstance(value, str) or value in UNSET:
         return None  # wrong types are the trial schema's to report
+    if key in CACHE_KEYS:
+        from ..data.feature_cache import location_problem
+
+        problem = location_problem(value)
+        return None if problem is None else f"{value}: {problem}"
     if key in DATA_KEYS:
         path = expanded(value)
         if not path.is_file():
@@ -93,6 +99,7 @@ def check_space_inputs(spec) -> None:
     Rows of a sheet are checked where they are read (``sheet.rows.row_trial``), naming their cell.
     """
     check_trial_inputs(spec.trial, "trial")
+    check_space_precision(spec)
     for key, domain in spec.search.items():
         for i, value in enumerate(getattr(domain, "values", None) or []):
             problem = input_problem(key, value)
@@ -107,6 +114,23 @@ def check_space_inputs(spec) -> None:
             raise SpaTuneError(f"searcher.points_to_evaluate[{i}].target_remaining_pct: {problem}")
 
 
+def check_space_precision(spec) -> None:
+    """fp16 in a space whose trials get no GPU (``resources.gpu: 0``) is refused, naming where it is set."""
+    if spec.resources.gpu > 0:
+        return
+    places = [("trial.precision", spec.trial.get("precision"))]
+    domain = spec.search.get("precision")
+    places += [(f"search.precision.values[{i}]", v) for i, v in enumerate(getattr(domain, "values", None) or [])]
+    places += [(f"searcher.points_to_evaluate[{i}].precision", point.get("precision"))
+               for i, point in enumerate(spec.searcher.points_to_evaluate)]
+    for where, value in places:
+        if value == "fp16":
+            raise SpaTuneError(
+                f"{where}: fp16 needs a CUDA GPU and this space gives its trials none (resources.gpu: 0); "
+                "use bf16 or fp32, or give trials a GPU"
+            )
+
+
 def absolute_input(key: str, value: Any) -> Any:
     """A relative data file or local model folder as an absolute path (trials run in their own folder).
 
@@ -115,6 +139,8 @@ def absolute_input(key: str, value: Any) -> Any:
     """
     if key not in INPUT_KEYS or not isinstance(value, str) or value in UNSET:
         return value
+    if key in CACHE_KEYS:
+        return value if "://" in value else str(expanded(value).resolve())
     if key in TRAINED_KEYS and _may_name_trial(value) and not expanded(value).is_dir():
         from ..trial.locate import run_id_trial_dir
 

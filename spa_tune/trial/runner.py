@@ -26,10 +26,11 @@ from ..model.counting import count_weights, encoder_weight_count
 from ..pruning.control import all_mask_scores, eval_block_masks, set_masks
 from ..pruning.regularization import regularization
 from ..pruning.target import PruningSchedule, masked_weight_count, pruning_schedule
-from .checkpoint import check_resumable, load_checkpoint, prune_old_checkpoints, save_checkpoint
+from .checkpoint import base_fingerprint, check_resumable, load_checkpoint, prune_old_checkpoints, save_checkpoint
 from .evaluate import evaluate
 from .losses import combine_losses, distillation_loss
 from .optim import build_optimizer
+from .precision import backward_and_step
 from .setup import TrialSetup, build_trial
 
 Report = Callable[[dict, str], None]
@@ -51,22 +52,27 @@ def epoch_order(num_features: int, seed: int, epoch: int) -> torch.Tensor:
 
 
 def training_loss(setup: TrialSetup, batch: dict, regularization_weight: float) -> torch.Tensor:
-    """QA loss of one batch, with distillation and the regularization (at this weight) where configured."""
+    """QA loss of one batch, with distillation and the regularization (at this weight) where configured.
+
+    Forward passes run at the trial's precision; the losses are computed in fp32.
+    """
     cfg = setup.cfg
-    out = setup.model(**batch)
+    with setup.precision.autocast():
+        out = setup.model(**batch)
     distil = None
     if setup.teacher is not None:
-        with torch.no_grad():
+        with torch.no_grad(), setup.precision.autocast():
             inputs = {k: v for k, v in batch.items() if k not in ("start_positions", "end_positions")}
             teacher_out = setup.teacher(**inputs)
         distil = distillation_loss(
-            out.start_logits, out.end_logits, teacher_out.start_logits, teacher_out.end_logits, cfg.temperature
+            out.start_logits.float(), out.end_logits.float(),
+            teacher_out.start_logits.float(), teacher_out.end_logits.float(), cfg.temperature,
         )
     reg, lam = None, 0.0
     if cfg.masked and cfg.regularization:
         reg = regularization(all_mask_scores(setup.model), cfg.regularization)
         lam = regularization_weight
-    return combine_losses(out.loss, distil, cfg.alpha_ce, cfg.alpha_distil, reg, lam)
+    return combine_losses(out.loss.float(), distil, cfg.alpha_ce, cfg.alpha_distil, reg, lam)
 
 
 def check_finite(loss: torch.Tensor, step: int) -> None:
@@ -82,7 +88,9 @@ def evaluation_metrics(setup: TrialSetup, step: int, threshold: float, loss: flo
     """EM/F1 and weight accounting at ``step``, with the schedule value (threshold or kept fraction) the masks use."""
     cfg = setup.cfg
     set_masks(setup.model, cfg, threshold)
-    scores = evaluate(setup.model, setup.eval_examples, setup.eval_features, cfg, setup.device, cfg.output_dir)
+    scores = evaluate(
+        setup.model, setup.eval_examples, setup.eval_features, cfg, setup.device, cfg.output_dir, setup.precision.autocast
+    )
     counts = count_weights(setup.model, cfg.method).as_metrics()
     target = {} if cfg.target_remaining_pct is None else {"target_remaining_pct": cfg.target_remaining_pct}
     return {
@@ -153,8 +161,11 @@ def run_trial(
     optimizer, scheduler = build_optimizer(model, cfg, setup.total_steps)
     step = 0
     if resume_from is not None:
-        step = load_checkpoint(resume_from, model, optimizer, scheduler)["step"]
+        restored = load_checkpoint(resume_from, model, optimizer, scheduler)
+        setup.precision.load_state_dict(restored["scaler"])
+        step = restored["step"]
         restore_metrics_log(Path(resume_from), output_dir)
+    fingerprint = base_fingerprint(model)  # the frozen base never changes: computed once per run
     trainable = [p for p in model.parameters() if p.requires_grad]
     features = setup.train_features  # torch tensors of TRAIN_INPUTS (build_train_dataset)
     bar = tqdm(total=setup.total_steps, initial=step, disable=not progress, file=sys.stderr, desc="train", unit="step")
@@ -171,6 +182,7 @@ def run_trial(
         checkpoint = save_checkpoint(
             checkpoints / f"checkpoint_{step:06d}", model, optimizer, scheduler, step, cfg.model_dump(),
             extra={"threshold": threshold, "em": metrics["em"], "f1": metrics["f1"]}, files=(output_dir / METRICS_LOG,),
+            scaler=setup.precision.state_dict(), fingerprint=fingerprint,
         )
         prune_old_checkpoints(checkpoints, cfg.keep_checkpoints)
         bar.set_postfix(f1=f"{metrics['f1']:.1f}", remaining=f"{metrics['remaining_pct']:.1f}%")
@@ -193,10 +205,7 @@ def run_trial(
             set_masks(model, cfg, threshold)
             loss = training_loss(setup, batch, schedule.regularization_weight(threshold))
             check_finite(loss, step + 1)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, cfg.max_grad_norm)
-            optimizer.step()
+            backward_and_step(setup.precision, loss, optimizer, trainable, cfg.max_grad_norm)
             scheduler.step()
             step += 1
             loss_sum, loss_count = loss_sum + loss.item(), loss_count + 1

@@ -14,11 +14,11 @@ import torch
 
 from ..config import TrialConfig
 from ..errors import SpaTuneError
-from ..data.features import build_eval_dataset, build_train_dataset
 from ..data.generate import write_generated_squad
-from ..data.loading import load_squad
 from ..model.inject import prepare_model
 from ..model.loading import load_tokenizer
+from .precision import Precision, build_precision, precision_problem, resolve_precision
+from .data import trial_data
 from .teacher import load_teacher, load_trained_qa_model, tokenizer_name
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ class TrialSetup:
 
     cfg: TrialConfig
     device: torch.device
+    precision: Precision
     tokenizer: Any
     model: torch.nn.Module
     teacher: torch.nn.Module | None
@@ -56,6 +57,15 @@ def resolve_device(requested: str) -> torch.device:
     if requested == "cuda":
         log.warning("device: cuda requested but torch sees no GPU; running on CPU")
     return torch.device("cpu")
+
+
+def trial_precision(cfg: TrialConfig, device: torch.device) -> Precision:
+    """The trial's precision on ``device`` (``auto`` resolved); fp16 on a CPU is one line naming the key."""
+    name = resolve_precision(cfg.precision, device.type)
+    problem = precision_problem(name, device.type, torch.cuda.is_available())
+    if problem is not None:
+        raise SpaTuneError(f"precision: {problem}")
+    return build_precision(name, device)
 
 
 def hardware_label(device: str) -> str:
@@ -117,23 +127,14 @@ def build_trial(cfg: TrialConfig) -> TrialSetup:
     """Load tokenizer, data and model for ``cfg``, inject the method's layers, move to the device."""
     quiet_library_progress_bars()
     device = resolve_device(cfg.device)
+    precision = trial_precision(cfg, device)
     seed_everything(cfg.seed)
     tokenizer = load_tokenizer(tokenizer_name(cfg.model, cfg.tokenizer))  # a trial as model: its base model's
     model = prepare_model(load_trained_qa_model(cfg.model), cfg).to(device)
     check_sequence_length(cfg, model)
     train_file, eval_file = data_files(cfg)
-    train_examples, eval_examples = load_squad(
-        None if train_file and eval_file else cfg.dataset,
-        train_file,
-        eval_file,
-        cfg.max_train_samples,
-        cfg.max_eval_samples,
-        cfg.max_train_articles,
-        cfg.max_eval_articles,
-    )
-    window = dict(max_seq_length=cfg.max_seq_length, doc_stride=cfg.doc_stride, max_query_length=cfg.max_query_length)
-    train_features = build_train_dataset(train_examples, tokenizer, **window)
-    eval_features = build_eval_dataset(eval_examples, tokenizer, **window)
+    data = trial_data(cfg, tokenizer, train_file, eval_file)  # through the feature cache when one is set
+    train_features, eval_examples, eval_features = data.train_features, data.eval_examples, data.eval_features
     teacher = None
     if cfg.distillation:
         teacher = load_teacher(cfg.teacher_name_or_path, device)  # shared, eval mode, no gradients
@@ -141,6 +142,7 @@ def build_trial(cfg: TrialConfig) -> TrialSetup:
     return TrialSetup(
         cfg=cfg,
         device=device,
+        precision=precision,
         tokenizer=tokenizer,
         model=model,
         teacher=teacher,

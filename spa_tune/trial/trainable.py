@@ -29,6 +29,7 @@ from ..search.diverged import divergence_result
 from ..spec.space import METRICS
 from ..tracking.buffered import BufferedLogger
 from ..tracking.mlflow_runs import ExperimentRuns, TrialRun
+from .precision import resolve_precision
 from .runner import read_block_masks, run_trial
 from .setup import hardware_label
 
@@ -150,6 +151,7 @@ def run_tuned_trial(context: TrialContext, config: dict[str, Any]) -> None:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     values = {**context.trial_values(config), "output_dir": os.getcwd()}
     values["device"] = trial_device(values.get("device", "auto"), context.gpus)
+    values["precision"] = resolve_precision(values.get("precision", "auto"), values["device"])  # logged as run
     cfg = TrialConfig(**values)
     torch.set_num_threads(max(1, int(context.cpus)))
     stratum = stratum_label(stratum_of(values, list(context.stratum_keys) or None))

@@ -421,3 +421,16 @@ def test_a_target_the_tiny_model_cannot_reach_is_named_in_spa_tune_train(capsys,
     assert main(["train", "--set", f"model={tiny_model_dir}", "--set", "target_remaining_pct=2"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "target_remaining_pct: 2 is not above 2.10 %" in err, err
+
+
+@pytest.mark.parametrize(
+    "sections,args,where",
+    [
+        ({"trial": dict(TRIAL, precision="fp16")}, [], "trial.precision"),
+        ({"search": {"precision": {"type": "grid", "values": ["bf16", "fp16"]}}}, [], "search.precision.values[1]"),
+        ({}, ["--set", "trial.precision=fp16"], "trial.precision"),
+    ],
+)
+def test_fp16_for_trials_that_get_no_gpu(capsys, tmp_path, sections, args, where):
+    assert_rejected(capsys, tmp_path, write_space(tmp_path, **sections), args,
+                    f"{where}: fp16 needs a CUDA GPU and this space gives its trials none (resources.gpu: 0)")
