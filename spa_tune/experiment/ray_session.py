@@ -26,6 +26,27 @@ def error_summary(err: BaseException) -> str:
     return lines[0]
 
 
+# Ray Client starts a server of its own for every client; now and then that start fails on a busy
+# head ("Initialization failure from server"), and a second request gets a fresh one.
+CLIENT_ATTEMPTS = 3
+
+
+def attach(address: str, attempts: int = CLIENT_ATTEMPTS) -> None:
+    """``ray.init`` on a running cluster; a ``ray://`` address is tried again when the head's client server fails."""
+    import ray
+
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(address=address, logging_level=logging.WARNING)
+            return
+        except ConnectionError as err:
+            if not address.startswith("ray://") or attempt == attempts or "Initialization failure" not in str(err):
+                raise
+            log.warning("--address %s: the head's Ray Client server failed to start (attempt %d of %d); trying again",
+                        address, attempt, attempts)
+            ray.shutdown()
+
+
 @contextlib.contextmanager
 def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[dict]:
     """Ray for the duration of an experiment.
@@ -42,7 +63,7 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
         return
     try:
         if address:
-            ray.init(address=address, logging_level=logging.WARNING)
+            attach(address)
         else:
             ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as err:

@@ -109,8 +109,7 @@ def start_cluster(workers: int = 2, worker_cpus: int = 1, ray_client: bool = Fal
     """
     temp = Path(tempfile.mkdtemp(prefix="spa-ray-", dir="/tmp"))  # short: Ray's socket paths must stay short
     if ray_client:
-        # the proxy waits 30 s by default for a client's own server; a busy 2-core machine may need more
-        env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S": "180"}
+        env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     else:
         env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     env.pop("RAY_ADDRESS", None)
