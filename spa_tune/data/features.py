@@ -134,6 +134,11 @@ def _windows(examples, prepare, tokenizer, max_seq_length: int, doc_stride: int,
 def build_train_dataset(examples, tokenizer, max_seq_length: int, doc_stride: int, max_query_length: int = 64):
     """Training windows of a ``datasets.Dataset`` of SQuAD examples, in torch format (kept in memory)."""
     features = _windows(examples, prepare_train_features, tokenizer, max_seq_length, doc_stride, max_query_length)
+    return with_train_format(features)
+
+
+def with_train_format(features):
+    """Training windows as the training loop reads them: model and label columns as torch tensors."""
     features.set_format("torch", columns=[c for c in MODEL_COLUMNS + LABEL_COLUMNS if c in features.column_names])
     return features
 
@@ -142,6 +147,11 @@ def build_eval_dataset(examples, tokenizer, max_seq_length: int, doc_stride: int
     """Evaluation windows of SQuAD examples: model columns as torch tensors, ``example_id`` and
     ``offset_mapping`` as Python objects (kept in memory)."""
     features = _windows(examples, prepare_eval_features, tokenizer, max_seq_length, doc_stride, max_query_length)
+    return with_eval_format(features)
+
+
+def with_eval_format(features):
+    """Evaluation windows as evaluation reads them: model columns as torch tensors, the rest as Python objects."""
     columns = [c for c in MODEL_COLUMNS if c in features.column_names]
     features.set_format("torch", columns=columns, output_all_columns=True)
     return features

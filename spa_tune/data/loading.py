@@ -81,3 +81,12 @@ def load_eval_split(dataset: str | None, eval_file: str | None, max_eval_samples
         raise SpaTuneError("dataset: give a hub dataset or an eval_file")
     evaluation = _from_file(eval_file) if eval_file else _from_hub(dataset, HUB_SPLITS["eval"])
     return _head(first_articles(evaluation, max_eval_articles), max_eval_samples)
+
+
+def load_split(split: str, dataset: str | None, file: str | None, max_samples: int | None = None,
+               max_articles: int | None = None) -> Dataset:
+    """One split's examples, ``train`` or ``eval``: ``file`` if given, else that split of hub ``dataset``."""
+    if not file and not dataset:
+        raise SpaTuneError(f"dataset: give a hub dataset or the {split}_file")
+    examples = _from_file(file) if file else _from_hub(dataset, HUB_SPLITS[split])
+    return _head(first_articles(examples, max_articles), max_samples)

@@ -44,6 +44,13 @@ def tune_experiment_path(spec: SpaceSpec, folder: Path) -> str:
     return f"{spec.storage_path.rstrip('/')}/{spec.name}" if is_uri(spec.storage_path) else str(folder)
 
 
+def feature_cache_location(spec: SpaceSpec, folder: Path) -> str:
+    """Where the trials share tokenized features unless the trial section sets ``feature_cache``:
+    ``feature_cache`` in Ray Tune's experiment path (a URI when ``storage_path`` is one), which
+    every node reaches and a resumed experiment finds again."""
+    return f"{tune_experiment_path(spec, folder).rstrip('/')}/feature_cache"
+
+
 def _tune_state_exists(path: str) -> bool:
     from ray import tune
 

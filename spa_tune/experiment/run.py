@@ -30,6 +30,7 @@ from ..sheet.outcome import save_writer
 from ..sheet.plan import load_plan, plan_sheet, save_plan
 from .folder import (
     create_experiment_dir,
+    feature_cache_location,
     is_uri,
     load_experiment,
     refuse_existing,
@@ -116,10 +117,12 @@ def build_tuner(spec: SpaceSpec, folder: Path, runs: ExperimentRuns, restore: bo
     from ..trial.trainable import TrialContext, make_trainable
     from .callbacks import SheetResults, TrialOutcomeTags
 
+    cache = {"feature_cache": feature_cache_location(spec, folder)}  # the trial section's own value wins
     context = TrialContext(
-        fixed=dict(spec.trial), runs=runs, cpus=spec.resources.cpu, gpus=spec.resources.gpu,
+        fixed={**cache, **spec.trial}, runs=runs, cpus=spec.resources.cpu, gpus=spec.resources.gpu,
         stratum_keys=tuple(spec.scheduler.stratify_keys),
-        sheet_rows=plan.values() if plan else {}, sheet_origins=plan.origins() if plan else {},
+        sheet_rows={row: {**cache, **values} for row, values in plan.values().items()} if plan else {},
+        sheet_origins=plan.origins() if plan else {},
     )
     callbacks = [TrialOutcomeTags(runs)]
     if plan is not None and spec.grid_from_sheet.write_back:
