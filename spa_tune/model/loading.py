@@ -100,11 +100,19 @@ def load_tokenizer(name: str):
 
 
 def load_qa_model(name: str):
-    """``AutoModelForQuestionAnswering`` for a model name; a missing QA head is newly initialised."""
+    """``AutoModelForQuestionAnswering`` for a model name, in fp32; a missing QA head is newly initialised.
+
+    Weights always load in fp32, also from a checkpoint saved in half precision: trials keep their
+    weights in fp32 and compute in lower precision only under autocast (the ``precision`` key).
+    """
+    import torch
     from transformers import AutoModelForQuestionAnswering
 
     source, offline = resolve_model(name)
-    return _load(lambda: AutoModelForQuestionAnswering.from_pretrained(source, local_files_only=offline), name, offline)
+    return _load(
+        lambda: AutoModelForQuestionAnswering.from_pretrained(source, local_files_only=offline, dtype=torch.float32),
+        name, offline,
+    )
 
 
 def _load(loader, name: str, offline: bool):

@@ -159,3 +159,13 @@ def test_the_fp16_gradient_scaler_state_travels_with_a_checkpoint(tiny_model_dir
     train(again, optimizer, scheduler, precision, [2, 3])
     for key, value in again.model.state_dict().items():
         assert torch.equal(value, expected[key]), key
+
+
+def test_a_base_model_saved_in_half_precision_trains_fp32_weights(tmp_path):
+    from spa_tune.model.loading import load_qa_model
+
+    from ..conftest import tiny_bert
+
+    tiny_bert().to(torch.bfloat16).save_pretrained(tmp_path / "half")
+    model = load_qa_model(str(tmp_path / "half"))
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
