@@ -60,6 +60,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/tune_overhead.py
 	$(BIN)/python bench/asha_saving.py
 	$(BIN)/python bench/export_speedup.py
+	$(BIN)/python bench/feature_cache.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
