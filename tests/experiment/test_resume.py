@@ -70,6 +70,9 @@ def test_interrupted_experiment_resumes_without_rerunning_finished_trials(ray_ru
     assert last_steps(folder) == {name: 120 for name in last_steps(folder)} and len(last_steps(folder)) == 3
     for name, text in before.items():
         assert (folder / name / "result.json").read_text() == text  # not run again
+    records = [json.loads(p.read_text()) for p in folder.glob("trial_*/feature_cache.json")]
+    # the first trial built the features; the restarted and later trials read them from the same cache
+    assert len(records) == 3 and sorted(r["train"]["built"] for r in records) == [False, False, True]
     state = json.loads((folder / "experiment.json").read_text())
     client = MlflowClient(tracking_uri=state["tracking_uri"])
     children = client.search_runs(
