@@ -34,6 +34,8 @@ def test_uri_storage_keeps_trials_there_and_results_on_the_driver(ray_runtime, t
         assert list(trial.glob("checkpoint_*/*"))
         assert (trial / "metrics.jsonl").is_file() and (trial / "result.json").is_file()
     assert not list(outcome.folder.glob("trial_*"))
+    # the trials' shared features are in the store too: one entry per split, whichever trial built them
+    assert len(list((store / "uristore" / "feature_cache").glob("*/manifest.json"))) == 2
     assert tune.Tuner.can_restore(f"file://{store}/uristore")
     state = json.loads((outcome.folder / "experiment.json").read_text())
     children = MlflowClient(state["tracking_uri"]).search_runs(
