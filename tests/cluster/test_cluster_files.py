@@ -50,8 +50,8 @@ def test_gpu_cluster_pins_the_ray_version_spa_tune_pins():
     assert head["resources"]["GPU"] == 0  # trials never land on the head
     workers = [t for name, t in config["available_node_types"].items() if name != config["head_node_type"]]
     assert workers and all(t["node_config"]["InstanceType"].startswith("g5.") for t in workers)
-    (start_mlflow,) = [cmd for cmd in config["head_setup_commands"] if "mlflow server" in cmd]
-    assert "--host $(hostname -I" in start_mlflow and "/health" in start_mlflow.split("||")[0]
+    (start_mlflow,) = [cmd for cmd in config["head_setup_commands"] if "cluster/mlflow_server.sh" in cmd]
+    assert "mlflow_server.sh $(hostname -I" in start_mlflow and "/health" in start_mlflow.split("||")[0]
     assert "pgrep" not in start_mlflow  # pgrep -f would find the shell running this very command
     assert any("pip install" in cmd and "/home/ray/spa-tune" in cmd for cmd in config["setup_commands"])
     assert all("--dashboard-host=127.0.0.1" in cmd for cmd in config["head_start_ray_commands"] if "--head" in cmd)
