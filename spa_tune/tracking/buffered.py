@@ -21,6 +21,11 @@ log = logging.getLogger("spa_tune.tracking")
 UNSENT_FILE = "mlflow_unsent.jsonl"
 
 
+def _step_of(item: dict[str, Any]) -> Any:
+    """The step of a queued item: its own ``step``, or that of its ``metrics`` (a trial's evaluation record)."""
+    return item.get("step", (item.get("metrics") or {}).get("step"))
+
+
 class BufferedLogger:
     """A queue of evaluations and the thread that sends them with ``send(metrics)``."""
 
@@ -57,7 +62,7 @@ class BufferedLogger:
                 if self._outage_since is None:
                     self._outage_since = time.time()
                     log.warning("MLflow unreachable at step %s (%s); evaluations are kept and sent when it answers",
-                                item.get("step"), str(err).splitlines()[0] if str(err) else type(err).__name__)
+                                _step_of(item), str(err).splitlines()[0] if str(err) else type(err).__name__)
                 with self._wake:
                     if time.time() >= self._deadline:  # only finite once close() was called
                         return
