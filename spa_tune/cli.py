@@ -249,14 +249,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="trials and Pareto fronts of experiments, combined")
     report.add_argument("experiments", nargs="+", metavar="EXPERIMENT",
-                        help="experiment folder (<storage_path>/<name>) or MLflow experiment name")
+                        help="experiment folder (<storage_path>/<name>), its URI (s3://bucket/runs/<name>) or MLflow experiment name")
     report.add_argument("--format", default="table", help="table (default), csv, json or markdown")
     report.add_argument("--tracking-uri", help="store of MLflow names (default MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
     report.add_argument("--plot-dir", default=".", help="folder for pareto.png and pareto_learned.png (default: here)")
     report.set_defaults(func=cmd_report)
 
     export = sub.add_parser("export", help="export a trial: Hugging Face model folder or SPLoPA adapter file")
-    export.add_argument("run", help="trial folder, checkpoint folder or MLflow run id")
+    export.add_argument("run", help="trial or checkpoint folder, its URI (s3://.../trial_<id>) or MLflow run id")
     export.add_argument("--out", required=True, help="new folder (model) or file (--adapter-only); never overwritten")
     export.add_argument("--adapter-only", action="store_true", help="SPLoPA: write only the adapter (safetensors file)")
     export.add_argument("--tracking-uri", help="MLflow store of a run id (default MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")

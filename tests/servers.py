@@ -38,11 +38,12 @@ def group_members(pgid: int) -> list[int]:
 class Server:
     """A command serving HTTP on 127.0.0.1:``port``, leading its own process group, output in ``log_path``."""
 
-    def __init__(self, command: list[str], port: int, log_path: Path, cwd: Path | None = None):
+    def __init__(self, command: list[str], port: int, log_path: Path, cwd: Path | None = None,
+                 env: dict[str, str] | None = None):
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
         self.log_path = Path(log_path)
-        env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
+        env = {**os.environ, **(env or {}), "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
         with open(self.log_path, "a") as log:
             self.process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env, cwd=cwd,
@@ -82,8 +83,15 @@ class Server:
         return left
 
 
-def mlflow_server(store_uri: str, port: int, log_path: Path, cwd: Path | None = None) -> Server:
-    """A real ``mlflow server`` for ``store_uri`` on 127.0.0.1:``port`` (one worker)."""
+def mlflow_server(store_uri: str, port: int, log_path: Path, cwd: Path | None = None,
+                  artifacts: str | None = None, env: dict[str, str] | None = None) -> Server:
+    """A real ``mlflow server`` for ``store_uri`` on 127.0.0.1:``port`` (one worker).
+
+    ``artifacts`` is its ``--artifacts-destination`` (``s3://bucket/path`` as on a cluster's head);
+    ``env`` is added to its environment (credentials and endpoint of that store).
+    """
     command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", store_uri,
                "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    return Server(command, port, log_path, cwd)
+    if artifacts:
+        command += ["--artifacts-destination", artifacts]
+    return Server(command, port, log_path, cwd, env)

@@ -6,6 +6,7 @@ import logging
 import sys
 from pathlib import Path
 
+from ..errors import SpaTuneError
 from ..report.command import write_experiment_report
 from ..report.figures import save_pareto_plot
 from ..report.results import completed_front, format_table, rows_from_trials, sorted_rows, write_results_csv
@@ -13,6 +14,7 @@ from ..spec.space import SpaceSpec
 from ..tracking.mlflow_runs import ExperimentRuns, finish_parent_run, trial_run_link
 from .folder import tune_experiment_path
 from .outcome import mark_diverged
+from .storage import END_FILES, START_FILES, save_beside_trials
 from .run import ExperimentOutcome
 
 log = logging.getLogger("spa_tune.sheet")
@@ -64,6 +66,10 @@ def finish_experiment(spec: SpaceSpec, folder: Path, runs: ExperimentRuns, plan=
     finish_parent_run(
         runs, [results_csv, pareto_png, *report_files], summary_metrics(rows), status="KILLED" if unfinished else "FINISHED"
     )
+    try:  # a copy beside the trials: `spa-tune report/export <storage_path>/<name>` from the bucket
+        save_beside_trials(spec, folder, START_FILES + END_FILES)
+    except SpaTuneError as err:
+        log.warning("results not copied to %s (they are in %s): %s", tune_experiment_path(spec, folder), folder, err)
     try:  # last, so a sheet problem cannot cost the results table, the plot or the parent run
         sheet_file = write_back_all(folder, runs, rows)
     except Exception as err:

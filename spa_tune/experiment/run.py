@@ -39,6 +39,7 @@ from .folder import (
     tune_storage,
 )
 from .ray_session import ray_session
+from .storage import START_FILES, check_artifact_store, check_experiment_storage, save_beside_trials
 
 log = logging.getLogger("spa_tune.experiment")
 
@@ -227,6 +228,8 @@ def run_experiment(spec: SpaceSpec, source: str, address: str | None = None) -> 
     problem = spec.mlflow.tracking_uri and check_tracking_server(spec.mlflow.tracking_uri)
     if problem:
         raise SpaTuneError(f"mlflow.tracking_uri {spec.mlflow.tracking_uri}: cannot reach the server: {problem}")
+    check_artifact_store(spec.mlflow.tracking_uri)
+    check_experiment_storage(spec.storage_path)  # a bucket that answers: before Ray, before anything is written
     refuse_existing(spec)
     plan = plan_sheet(spec, source)
     check_rows_report(plan, spec, source)
@@ -235,8 +238,10 @@ def run_experiment(spec: SpaceSpec, source: str, address: str | None = None) -> 
         check_resources(spec, available, attached(address))
         check_shared_storage(spec, alive_nodes())
         folder = create_experiment_dir(spec)
+        save_beside_trials(spec, folder, START_FILES[:1])  # the first write to storage_path, before any trial
         runs = open_tracking(spec, folder)
         save_state(folder, runs, source)
+        save_beside_trials(spec, folder, START_FILES)  # report and export find the experiment in the bucket
         if plan is not None:
             save_plan(folder, plan)
         if writer is not None:
@@ -254,11 +259,13 @@ def resume_experiment(folder: str | Path, address: str | None = None) -> Experim
     quiet_tracking_logs()
     folder, spec, runs = load_experiment(folder)
     plan = load_plan(folder)
+    check_experiment_storage(spec.storage_path)
     if not tune.Tuner.can_restore(tune_experiment_path(spec, folder)):
         raise SpaTuneError(f"{folder}: Ray Tune saved no experiment state here yet; start it again with --space")
     problem = check_tracking_server(runs.tracking_uri)
     if problem:
         raise SpaTuneError(f"{folder}: MLflow tracking server {runs.tracking_uri} unreachable: {problem}")
+    check_artifact_store(runs.tracking_uri)
     with ray_session(address) as available:
         check_resources(spec, available, attached(address))
         check_shared_storage(spec, alive_nodes())

@@ -23,7 +23,8 @@ from .latency import latency_inputs, measure_latency
 from .package import (
     SavedModel, load_exported, parameter_count, refuse_existing, save_model_folder, weights_bytes, written_atomically,
 )
-from .source import TrainedTrial, find_checkpoint, load_trained
+from .remote import located_checkpoint
+from .source import TrainedTrial, load_trained
 
 SUMMARY_FILE = "export.json"
 
@@ -136,8 +137,9 @@ def run_export(run: str, out: Path, adapter_only: bool = False, tracking_uri: st
     """`spa-tune export`: a Hugging Face model folder, or with ``adapter_only`` a SPLoPA adapter file."""
     refuse_existing(out, "file" if adapter_only else "folder")
     quiet_library_progress_bars()
-    checkpoint = find_checkpoint(run, tracking_uri)
-    trained = load_trained(checkpoint)
+    with located_checkpoint(run, tracking_uri) as (checkpoint, origin):  # a URI's checkpoint: downloaded for now
+        trained = load_trained(checkpoint)
+    trained.checkpoint = origin  # recorded as where it is kept (the bucket), not the temporary copy
     _say(f"spa-tune export: {describe_trial(trained)}")
     if adapter_only:
         if trained.cfg.method != "splopa":

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import csv
 import json
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from ..errors import SpaTuneError
-from ..experiment.folder import SPACE_FILE, STATE_FILE
+from ..experiment.folder import SPACE_FILE, STATE_FILE, is_uri
 from ..tracking.mlflow_runs import check_tracking_server, quiet_mlflow_logs, store_exists
 from .results import RESULT_METRICS, SHEET_COLUMNS
 from .runs import child_runs, rows_from_runs
@@ -43,7 +44,10 @@ class Source:
 
 
 def collect(argument: str, tracking_uri: str) -> Source:
-    """The trials of ``argument``: an experiment folder (with experiment.json) or an MLflow experiment name."""
+    """The trials of ``argument``: an experiment folder (with experiment.json), the URI of an experiment
+    (``<storage_path>/<name>``) or an MLflow experiment name."""
+    if is_uri(argument):
+        return uri_source(argument)
     folder = Path(argument).expanduser()
     if (folder / STATE_FILE).is_file():
         return folder_source(folder.resolve())
@@ -54,6 +58,14 @@ def collect(argument: str, tracking_uri: str) -> Source:
             f"nor an MLflow experiment in {tracking_uri}"
         )
     return source
+
+
+def uri_source(uri: str) -> Source:
+    """The trials of the experiment at ``uri``, from the files spa-tune copied there (read into a temporary folder)."""
+    from ..experiment.storage import fetch_experiment_files
+
+    with tempfile.TemporaryDirectory(prefix="spa-tune-report-") as tmp:
+        return folder_source(fetch_experiment_files(uri, Path(tmp)))
 
 
 def folder_source(folder: Path) -> Source:

@@ -39,8 +39,18 @@ def newest_checkpoint(trial_dir: Path) -> Path:
 def trial_dir_of_run(run_id: str, tracking_uri: str, hint: str = "give --tracking-uri") -> Path:
     """The trial folder of a spa-tune trial's MLflow run, found through its parent (experiment) run.
 
-    ``hint`` says how to name another store when ``tracking_uri`` holds none.
+    ``hint`` says how to name another store when ``tracking_uri`` holds none. Trials kept at a URI
+    other than ``file://`` (``s3://...``) are refused: see ``trial_location_of_run``.
     """
+    location = trial_location_of_run(run_id, tracking_uri, hint)
+    if "://" in location and not location.startswith("file://"):
+        trial = location.rsplit("/", 1)[-1]
+        raise SpaTuneError(f"{run_id}: its trials are in {location.rsplit('/', 1)[0]}; copy {trial} from there and pass the folder")
+    return Path(location.removeprefix("file://"))
+
+
+def trial_location_of_run(run_id: str, tracking_uri: str, hint: str = "give --tracking-uri") -> str:
+    """Where the trial of a spa-tune trial's MLflow run is: its folder, or a URI (``s3://.../trial_<id>``)."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
@@ -67,9 +77,7 @@ def trial_dir_of_run(run_id: str, tracking_uri: str, hint: str = "give --trackin
         tune_path = str(sqlite_file(tracking_uri).parent)  # an experiment's default store lives in its folder
     if tune_path is None:
         raise SpaTuneError(f"{run_id}: its experiment does not say where its trials are; pass the trial folder instead")
-    if "://" in tune_path and not tune_path.startswith("file://"):
-        raise SpaTuneError(f"{run_id}: its trials are in {tune_path}; copy trial_{trial_id} from there and pass the folder")
-    return Path(tune_path.removeprefix("file://")) / f"trial_{trial_id}"
+    return f"{str(tune_path).rstrip('/')}/trial_{trial_id}"
 
 
 def find_checkpoint(run: str, tracking_uri: str | None = None, hint: str = "give --tracking-uri") -> Path:
