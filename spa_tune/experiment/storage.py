@@ -86,8 +86,8 @@ def access_problem(err: OSError) -> str:
     reason = one_line(err)
     reason = re.sub(r"^When [^:]*: ", "", reason)  # "When getting information for bucket 'b': ..."
     if "ACCESS_DENIED" in reason or "AccessDenied" in reason or "InvalidAccessKeyId" in reason:
-        return (f"access refused ({reason}); check the credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-                "AWS_PROFILE or the instance profile)")
+        return (f"access refused ({reason}); check the credentials (~/.aws/credentials or AWS_SHARED_CREDENTIALS_FILE, "
+                "AWS_PROFILE, the instance profile, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
     if "NETWORK_CONNECTION" in reason or "curlCode" in reason:
         return f"cannot reach the endpoint ({reason})"
     if "NO_SUCH_BUCKET" in reason or "NoSuchBucket" in reason:
@@ -165,7 +165,7 @@ def upload_files(folder: Path, uri: str, names: tuple[str, ...]) -> list[str]:
         try:
             pyarrow.fs.copy_files(str(source), f"{path}/{name}", destination_filesystem=filesystem)
         except OSError as err:
-            raise SpaTuneError(f"{join(uri, name)}: cannot write ({access_problem(err)})") from None
+            raise SpaTuneError(f"{join(uri, name)}: cannot write: {access_problem(err)}") from None
         copied.append(name)
     return copied
 
@@ -178,7 +178,7 @@ def list_names(uri: str) -> dict[str, bool]:
     try:
         found = filesystem.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))
     except OSError as err:
-        raise SpaTuneError(f"{uri}: cannot list ({access_problem(err)})") from None
+        raise SpaTuneError(f"{uri}: cannot list: {access_problem(err)}") from None
     return {info.base_name: info.type == pyarrow.fs.FileType.Directory for info in found}
 
 
@@ -192,7 +192,7 @@ def download(uri: str, target: Path) -> Path:
         (Path(target) if is_folder else Path(target).parent).mkdir(parents=True, exist_ok=True)  # pyarrow makes none
         pyarrow.fs.copy_files(path, str(target), source_filesystem=filesystem)
     except OSError as err:
-        raise SpaTuneError(f"{uri}: cannot read ({access_problem(err)})") from None
+        raise SpaTuneError(f"{uri}: cannot read: {access_problem(err)}") from None
     return target
 
 

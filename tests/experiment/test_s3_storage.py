@@ -135,6 +135,22 @@ def test_tracking_server_that_cannot_reach_its_bucket_is_one_line_before_ray(s3,
     assert MlflowClient(tracking.base).get_experiment_by_name("s3check") is None
 
 
+def test_key_that_may_not_write_is_refused_before_any_trial(s3, ray_runtime, space, tmp_path, monkeypatch, capsys):
+    for key, value in s3.env(s3.spa).items():  # in-process: no trial starts, Ray's workers never need the key
+        monkeypatch.setenv(key, value)
+    driver = tmp_path / "driver"
+    s3.deny(s3.spa.user, "s3:PutObject", RUNS_BUCKET)  # the bucket answers and lists, but refuses writes
+    try:
+        line = refused(["--space", str(space), "--set", f"storage_path={STORAGE}", "--set", f"local_dir={driver}"],
+                       capsys)
+    finally:
+        s3.allow_again(s3.spa.user)
+    assert line.startswith(f"spa-tune: error: {STORAGE}/s3check/space.yaml: cannot write: access refused ("), line
+    assert not (driver / "s3check" / "experiment.json").exists()  # no state: the same command may run again
+    assert not s3.objects(RUNS_BUCKET, "runs/s3check/")
+    assert s3.spa.secret not in line
+
+
 def processes_of(ray_tmpdir: Path) -> list[psutil.Process]:
     """Live processes started with ``RAY_TMPDIR=ray_tmpdir``: a driver run by the test and its Ray."""
     found = []
@@ -265,6 +281,12 @@ def test_experiment_in_s3_survives_a_killed_driver_and_is_read_back_from_the_buc
         assert sorted(r["trial_id"] for r in report) == sorted(t.removeprefix("trial_") for t in trials) == sorted(local)
         for row in report:  # the table the driver wrote, read back from the bucket
             assert row["status"] == "completed" and row["f1"] == pytest.approx(float(local[row["trial_id"]]["f1"]))
+        assert main(["report", f"{STORAGE}/no-experiment"]) == 2
+        assert main(["export", f"{STORAGE}/{name}/trial_none", "--out", str(tmp_path / "none")]) == 2
+        errors = capsys.readouterr().err.splitlines()
+        assert errors == [f"spa-tune: error: {STORAGE}/no-experiment: no spa-tune experiment there "
+                          "(no experiment.json or results.csv)",
+                          f"spa-tune: error: {STORAGE}/{name}/trial_none: no trial checkpoint there (checkpoint_*/)"]
         by_method = {c.data.params["method"]: c for c in children}
         splopa = by_method["splopa"].data.tags["trial_id"]
         adapter = tmp_path / "adapter.safetensors"
