@@ -1,7 +1,8 @@
 """Time to a trial's first training step with the experiment's feature cache filled and empty, side by side.
 
 Time to first training step: from the call of ``run_trial`` in a fresh Python process (its
-imports done) to the end of the trial's first optimizer step, as a global optimizer step hook
+imports done, BERT's modules too, which transformers would import on first use) to the end of
+the trial's first optimizer step, as a global optimizer step hook
 sees it; the process then ends. Printed beside it: the time the trial's data took (the real
 ``trial_data`` of ``build_trial``, timed: features read or built, evaluation examples loaded)
 and the whole process's time (interpreter start and imports included). "Empty" is a new cache folder, so that trial loads, tokenizes
@@ -38,6 +39,8 @@ MEASURES = {"data_s": "features", "trial_s": "run_trial", "process_s": "process"
 
 def child(config: dict) -> None:
     """Run the trial until its first optimizer step ends; print the timing and the cache record as JSON."""
+    import transformers.models.bert.modeling_bert  # noqa: F401  transformers imports these lazily, on first use:
+    import transformers.models.bert.tokenization_bert  # noqa: F401  done before the clock starts, as in a reused worker
     from torch.optim.optimizer import register_optimizer_step_post_hook
 
     import spa_tune.trial.setup as setup

@@ -281,3 +281,28 @@ def test_a_space_checks_its_feature_cache_and_makes_it_absolute(tmp_path, tiny_m
     path = write_space(tmp_path, tiny_model_dir, "cacherel", trial={"feature_cache": "rel/cache"})
     assert load_space(path).trial["feature_cache"] == str(tmp_path / "rel" / "cache")
     assert not (tmp_path / "rel").exists()
+
+
+def _write_hub_folder(folder: Path, seed: int) -> None:
+    """A data set folder ``datasets.load_dataset`` reads like a hub one (train and validation splits)."""
+    from spa_tune.data.squad_json import read_squad_json
+
+    train, dev = write_generated_squad(folder.parent / f"json-{seed}", 40, 10, seed=seed)
+    folder.mkdir(exist_ok=True)
+    for split, source in (("train", train), ("validation", dev)):
+        (folder / f"{split}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in read_squad_json(source)))
+
+
+def test_a_hub_data_set_is_keyed_by_its_fingerprint(tmp_path, tokenizer, monkeypatch):
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))  # not the user's cache
+    hub = tmp_path / "hubset"
+    _write_hub_folder(hub, seed=0)
+    cfg = TrialConfig(dataset=str(hub), output_dir=str(tmp_path / "out"), feature_cache=str(tmp_path / "cache"), **WINDOW)
+    first = used(cfg, tokenizer)
+    assert all(built for _, built in first.values())
+    assert used(cfg, tokenizer) == {split: (key, False) for split, (key, _) in first.items()}
+    _write_hub_folder(hub, seed=1)  # other questions under the same name: another fingerprint
+    changed = used(cfg, tokenizer)
+    assert changed["train"][0] != first["train"][0] and changed["train"][1]
