@@ -111,8 +111,9 @@ def test_32_trials_logging_at_once_reach_the_heads_server_exactly_once(tmp_path)
         assert len(summaries) == LOGGERS and all(s["unsent"] == 0 for s in summaries)
         assert (lost, duplicates, received) == (0, 0, LOGGERS * EVALUATIONS * len(STEP_METRICS)), figures
         assert figures["locked_in_server_log"] == figures["locked_in_loggers"] == 0, figures
-        # a failed send is resent by the trial's queue (the checks above count what arrived); none may be a lock
-        assert not [f for s in summaries for f in s["send_failures"] if LOCKED in f], figures
+        # a failed send is resent by the trial's queue (the checks above count what arrived), but none may be
+        # a lock, nor a request that waited out the server's connection pool (the script runs without one)
+        assert not [f for s in summaries for f in s["send_failures"] if LOCKED in f or "QueuePool limit" in f], figures
     finally:
         left = stop_group(loggers) if loggers is not None else []
         left += server.stop(timeout=60)  # a starved machine stops 4 workers slowly
