@@ -101,7 +101,9 @@ class TrialConfig(BaseModel):
     # also trains the encoder's LayerNorm weights and biases (seed-notes "SPLoPA").
     splopa_train_layernorm: bool = True
 
-    @field_validator("regularization", "teacher_type", "teacher_name_or_path", "tokenizer", mode="before")
+    @field_validator(
+        "regularization", "teacher_type", "teacher_name_or_path", "tokenizer", "feature_cache", mode="before"
+    )
     @classmethod
     def _null_string(cls, value: Any) -> Any:
         """The sheet writes "null" (and empty cells) for unset values."""
