@@ -73,7 +73,7 @@ save_file(half, out / "model.safetensors", metadata={"format": "pt"})
 for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json", "README.md"):
     shutil.copy2(source / name, out / name)
 config = json.loads((source / "config.json").read_text())
-config.update(dtype="float32", torch_dtype="float32")  # transformers 5 would otherwise keep fp16 weights
+config.update(dtype="float32", torch_dtype="float32")  # spa-tune loads fp32 anyway; other loaders would keep fp16
 (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
 EOF
 
