@@ -39,6 +39,17 @@ def free_port_above(low: int) -> int:
     return port
 
 
+def kill_processes(processes: list[psutil.Process], timeout: float = 20) -> list[int]:
+    """SIGKILL each process by its id and wait; the ids still alive afterwards (none, normally)."""
+    for process in processes:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(processes, timeout=timeout)
+    return [p.pid for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
 @dataclass
 class LocalCluster:
     """Handle on a running local cluster: its address, the environment that reaches it, its nodes."""
@@ -90,14 +101,7 @@ class LocalCluster:
 
     def stop(self) -> list[int]:
         """Kill every process of the cluster by its id; the ids still alive afterwards (none, normally)."""
-        procs = self.processes()
-        for proc in procs:
-            try:
-                proc.kill()
-            except psutil.NoSuchProcess:
-                pass
-        _, alive = psutil.wait_procs(procs, timeout=20)
-        return [p.pid for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        return kill_processes(self.processes())
 
 
 def start_cluster(workers: int = 2, worker_cpus: int = 1, ray_client: bool = False) -> LocalCluster:

@@ -27,6 +27,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from spa_tune.cli import main
 
+from ..cluster.local_cluster import kill_processes
 from ..s3server import S3Server
 from ..servers import free_port, mlflow_server
 from .conftest import write_space
@@ -165,12 +166,7 @@ def processes_of(ray_tmpdir: Path) -> list[psutil.Process]:
 
 def kill_all(processes: list[psutil.Process]) -> None:
     """SIGKILL each process (by pid) and wait until all are gone."""
-    for process in processes:
-        try:
-            process.kill()
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(processes, timeout=30)
+    alive = kill_processes(processes, timeout=30)
     assert not alive, f"processes still running: {alive}"
 
 
