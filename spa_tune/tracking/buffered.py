@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -19,6 +20,17 @@ from typing import Any
 
 log = logging.getLogger("spa_tune.tracking")
 UNSENT_FILE = "mlflow_unsent.jsonl"
+
+
+# A trial's queue resends what did not arrive, so one MLflow call need not retry for minutes (its
+# default): three tries with a short back-off keep each call brief.
+TRIAL_HTTP_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
+
+
+def use_short_http_retries() -> None:
+    """Set MLflow's client retries of this process to ``TRIAL_HTTP_RETRIES``; the user's own settings win."""
+    for name, value in TRIAL_HTTP_RETRIES.items():
+        os.environ.setdefault(name, value)
 
 
 def _step_of(item: dict[str, Any]) -> Any:

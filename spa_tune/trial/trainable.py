@@ -27,7 +27,7 @@ from ..config import TrialConfig
 from ..errors import TrainingDiverged
 from ..search.diverged import divergence_result
 from ..spec.space import METRICS
-from ..tracking.buffered import BufferedLogger
+from ..tracking.buffered import BufferedLogger, use_short_http_retries
 from ..tracking.mlflow_runs import ExperimentRuns, TrialRun
 from .precision import resolve_precision
 from .runner import read_block_masks, run_trial
@@ -145,10 +145,7 @@ def run_tuned_trial(context: TrialContext, config: dict[str, Any]) -> None:
 
     tune_context = tune.get_context()
     trial_id = tune_context.get_trial_id()
-    # the trial's MLflow queue retries by itself: a short client-side retry keeps its calls brief
-    # (MLflow's default retries one call for minutes); the user's own settings win
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    use_short_http_retries()  # the trial's MLflow queue resends by itself
     values = {**context.trial_values(config), "output_dir": os.getcwd()}
     values["device"] = trial_device(values.get("device", "auto"), context.gpus)
     values["precision"] = resolve_precision(values.get("precision", "auto"), values["device"])  # logged as run

@@ -53,13 +53,11 @@ def layer_table(metrics: dict[str, float]) -> dict[str, dict[str, float]]:
 
 def run_logger(logger: int, args: argparse.Namespace) -> dict:
     """One trial's MLflow logging, from opening its run to draining its queue; its counts."""
-    from spa_tune.tracking.buffered import BufferedLogger
+    from spa_tune.tracking.buffered import BufferedLogger, use_short_http_retries
     from spa_tune.tracking.mlflow_runs import ExperimentRuns, TrialRun
     from spa_tune.trial.trainable import MLFLOW_DRAIN_SECONDS, log_evaluation
 
-    # what run_tuned_trial sets before a trial opens its run
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    use_short_http_retries()  # as run_tuned_trial does before a trial opens its run
     runs = ExperimentRuns(args.tracking_uri, args.experiment_id, args.parent_run_id)
     folder = Path(args.out) / trial_id(logger)
     folder.mkdir(parents=True, exist_ok=True)

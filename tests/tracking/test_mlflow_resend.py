@@ -15,7 +15,7 @@ import time
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from spa_tune.tracking.buffered import BufferedLogger
+from spa_tune.tracking.buffered import TRIAL_HTTP_RETRIES, BufferedLogger
 from spa_tune.tracking.mlflow_runs import STEP_METRICS, TrialRun, start_parent_run
 from spa_tune.trial.trainable import log_evaluation
 from tests.tracking.answer_dropping_proxy import AnswerDroppingProxy
@@ -31,8 +31,8 @@ def logs_metrics(path: str, body: bytes) -> bool:
 
 
 def test_a_resent_evaluation_whose_answer_was_lost_is_stored_once(tmp_path, monkeypatch, caplog):
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")  # as a trial sets them (trainable.py)
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    for name, value in TRIAL_HTTP_RETRIES.items():  # as a trial sets them (use_short_http_retries)
+        monkeypatch.setenv(name, value)
     server = start_head_server(tmp_path)
     proxy = None
     try:
