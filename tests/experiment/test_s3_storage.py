@@ -212,7 +212,11 @@ def test_experiment_in_s3_survives_a_killed_driver_and_is_read_back_from_the_buc
 ):
     name = "s3exp"
     space = write_space(
-        tmp_path, tiny_model_dir, name, trial={"num_train_epochs": 4, "generated_train_questions": 640},
+        # keep_checkpoints 10: Ray Tune saves its experiment state at most every 10 s, so a driver killed
+        # within 10 s of a trial's newest checkpoints resumes from an older one, which must still exist
+        # (with 1 kept, Tune had deleted it: "Could not recover from checkpoint"; see README, faults)
+        tmp_path, tiny_model_dir, name,
+        trial={"num_train_epochs": 4, "generated_train_questions": 640, "keep_checkpoints": 10},
         search={"method": {"type": "grid", "values": ["fine-pruning", "splopa"]}}, searcher={"type": "grid"},
         scheduler={"type": "none"}, max_concurrent_trials=1,
     )
