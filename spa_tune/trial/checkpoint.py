@@ -64,8 +64,8 @@ def restore_model(model, state: dict, where: Path) -> None:
         model.load_state_dict(state["model"])
         return
     frozen = base["frozen"]
-    absent = [key for key in frozen if key not in model.state_dict()]
-    found = base_fingerprint(model, frozen) if not absent else "none"
+    current = model.state_dict()
+    found = weights_fingerprint(current, frozen) if all(key in current for key in frozen) else "none"
     if found != base["fingerprint"]:
         raise SpaTuneError(
             f"{where}: written for base model {base['model']!r} with frozen weights {base['fingerprint'][:12]}, "
