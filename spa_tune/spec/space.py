@@ -28,17 +28,18 @@ class _Strict(BaseModel):
 class ValuesDomain(_Strict):
     """``grid`` (every value, crossed with the other grids) or ``choice`` (one sampled value)."""
 
-    type: Literal["grid", "choice"]
-    values: list[Any] = Field(min_length=1)
+    type: Literal["grid", "choice"] = Field(description="`grid`: every value, crossed with the other grids; `choice`: one sampled value")
+    values: list[Any] = Field(min_length=1, description="the values, each a valid value of the trial key")
 
 
 class RangeDomain(_Strict):
     """A continuous range; ``q`` rounds to multiples of q for the q-variants."""
 
-    type: Literal["uniform", "loguniform", "quniform", "qloguniform"]
-    low: float
-    high: float
-    q: float | None = Field(None, gt=0)
+    type: Literal["uniform", "loguniform", "quniform", "qloguniform"] = Field(
+        description="sampled uniformly, or uniformly in log space (`log...`, low > 0)")
+    low: float = Field(description="lower end (included)")
+    high: float = Field(description="upper end, above low")
+    q: float | None = Field(None, gt=0, description="q-variants only: round to multiples of q")
 
     @model_validator(mode="after")
     def _check(self) -> RangeDomain:
@@ -57,9 +58,9 @@ class RangeDomain(_Strict):
 class IntDomain(_Strict):
     """An integer range ``low <= x < high`` (``high`` excluded, as in Ray Tune)."""
 
-    type: Literal["randint", "lograndint"]
-    low: int
-    high: int
+    type: Literal["randint", "lograndint"] = Field(description="an integer, uniform or log-uniform (low > 0)")
+    low: int = Field(description="lower end (included)")
+    high: int = Field(description="upper end (excluded, as in Ray Tune)")
 
     @model_validator(mode="after")
     def _check(self) -> IntDomain:
@@ -77,13 +78,21 @@ DOMAIN_TYPES = ("grid", "choice", "uniform", "loguniform", "quniform", "qlogunif
 class SearcherSpec(_Strict):
     """How configurations are proposed: Ray's variant generator or an Optuna study."""
 
-    type: Literal["grid", "random", "optuna"] = "grid"
-    sampler: Literal["tpe", "nsga2"] = "tpe"
-    metric: str | list[str] = "f1"
-    mode: Literal["max", "min"] | list[Literal["max", "min"]] = "max"
-    seed: int | None = 0
-    population_size: int | None = Field(None, ge=2)
-    points_to_evaluate: list[dict[str, Any]] = Field(default_factory=list)
+    type: Literal["grid", "random", "optuna"] = Field(
+        "grid", description="`grid` (grid domains only, every combination `num_samples` times), `random` (Ray's "
+        "variant generator: grids crossed, distributions sampled) or `optuna` (Ray Tune's OptunaSearch; `choice`, "
+        "not grid)")
+    sampler: Literal["tpe", "nsga2"] = Field("tpe", description="optuna only: `tpe`, or `nsga2` for several objectives")
+    metric: str | list[str] = Field(
+        "f1", description="reported metric to optimise, or a list of them (several objectives: optuna)")
+    mode: Literal["max", "min"] | list[Literal["max", "min"]] = Field(
+        "max", description="`max` or `min`, one per metric")
+    seed: int | None = Field(0, description="seed of the searcher's sampling")
+    population_size: int | None = Field(
+        None, ge=2, description="nsga2 only: trials per generation (default a quarter of `num_samples`, 2 to 50)")
+    points_to_evaluate: list[dict[str, Any]] = Field(
+        default_factory=list, description="configurations of searched keys tried first, in order; each replaces "
+        "one of `num_samples`")
 
     @model_validator(mode="after")
     def _check(self) -> SearcherSpec:
@@ -114,14 +123,17 @@ class SearcherSpec(_Strict):
 class SchedulerSpec(_Strict):
     """ASHA early stopping, stratified by target density unless ``stratify_by: none``."""
 
-    type: Literal["asha", "none"] = "asha"
-    metric: str = "f1"
-    mode: Literal["max", "min"] = "max"
-    time_attr: str = "epoch"
-    grace_period: float = Field(1.0, gt=0)
-    max_t: float | None = Field(None, gt=0)
-    reduction_factor: float = Field(3.0, gt=1)
-    stratify_by: str | list[str] = "auto"
+    type: Literal["asha", "none"] = Field("asha", description="`asha` (early stopping) or `none`")
+    metric: str = Field("f1", description="reported metric ASHA compares trials on")
+    mode: Literal["max", "min"] = Field("max", description="`max` or `min`")
+    time_attr: str = Field(
+        "epoch", description="`epoch`, `step`, `training_iteration` (evaluations) or `time_total_s`: the unit of "
+        "`grace_period` and `max_t`")
+    grace_period: float = Field(1.0, gt=0, description="time a trial runs before it can be stopped")
+    max_t: float | None = Field(None, gt=0, description="time of the last rung (default: the trial's epochs)")
+    reduction_factor: float = Field(3.0, gt=1, description="one trial in this many continues at each rung")
+    stratify_by: str | list[str] = Field(
+        "auto", description="`auto` (method and target density), `none` (plain ASHA) or trial key(s)")
 
     @model_validator(mode="after")
     def _check(self) -> SchedulerSpec:
@@ -146,8 +158,8 @@ class SchedulerSpec(_Strict):
 class ResourcesSpec(_Strict):
     """What Ray reserves for one trial; fractional GPUs let several trials share one."""
 
-    cpu: float = Field(1.0, gt=0)
-    gpu: float = Field(0.0, ge=0)
+    cpu: float = Field(1.0, gt=0, description="CPUs Ray reserves per trial")
+    gpu: float = Field(0.0, ge=0, description="GPUs per trial; a fraction (0.5) shares a GPU, above 1 whole numbers")
 
     @model_validator(mode="after")
     def _check(self) -> ResourcesSpec:
@@ -159,20 +171,26 @@ class ResourcesSpec(_Strict):
 class MlflowSpec(_Strict):
     """Where runs are logged: a local database under the experiment folder unless a URI is given."""
 
-    tracking_uri: str | None = None
-    experiment_name: str | None = None
+    tracking_uri: str | None = Field(
+        None, description="default `sqlite:///<experiment folder>/mlflow.db`; any `http://` tracking server works")
+    experiment_name: str | None = Field(None, description="MLflow experiment (default: the space's `name`)")
 
 
 class SheetSpec(_Strict):
     """Rows of an experiment sheet as the trials (``searcher: grid``) or as Optuna's first points."""
 
-    path: str
-    sheet: str | None = None
-    rows: str | int | None = None
-    include_distillation: bool = False
-    include_global: bool = False
-    write_back: bool = False
-    in_place: bool = False
+    path: str = Field(description="the .xlsx file, relative to the space file")
+    sheet: str | None = Field(
+        None, description="worksheet (default: `Details - SQuAD`, else the first `Details - *`, else the first)")
+    rows: str | int | None = Field(
+        None, description="rows to run: `marked` (default where there is a Marker column), `all`, row numbers and "
+        "ranges, method codes or EXP ID patterns, comma-separated")
+    include_distillation: bool = Field(False, description="also run the selected rows whose code distils")
+    include_global: bool = Field(False, description="also run the selected rows whose code ranks globally")
+    write_back: bool = Field(
+        False, description="write remaining %, EM, F1 and the run link into `NAME.results.xlsx` beside the sheet")
+    in_place: bool = Field(
+        False, description="with write_back: write the sheet itself, after a byte-for-byte backup")
 
     @model_validator(mode="after")
     def _check(self) -> SheetSpec:
@@ -184,24 +202,34 @@ class SheetSpec(_Strict):
 class SpaceSpec(_Strict):
     """A whole search-space file."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100)
-    trial: dict[str, Any] = Field(default_factory=dict)
-    search: dict[str, Domain] = Field(default_factory=dict)
-    searcher: SearcherSpec = Field(default_factory=SearcherSpec)
-    num_samples: int = Field(1, ge=1)
-    scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
-    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
-    max_concurrent_trials: int | None = Field(None, ge=1)
-    max_failures: int = Field(1, ge=0)
-    storage_path: str = "runs"
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100,
+        description="the experiment's folder under `storage_path` and default MLflow experiment (no `..`)")
+    trial: dict[str, Any] = Field(
+        default_factory=dict, description="fixed trial keys (any but `output_dir`, which is set per trial)")
+    search: dict[str, Domain] = Field(default_factory=dict, description="one domain per searched trial key")
+    searcher: SearcherSpec = Field(default_factory=SearcherSpec, description="how configurations are proposed")
+    num_samples: int = Field(1, ge=1, description="samples of the search space (optuna: trials proposed)")
+    scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec, description="early stopping")
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec, description="what Ray reserves per trial")
+    max_concurrent_trials: int | None = Field(
+        None, ge=1, description="at most this many trials at once (default: as many as resources allow)")
+    max_failures: int = Field(1, ge=0, description="times a failed trial is retried from its last checkpoint")
+    storage_path: str = Field(
+        "runs", description="where experiment folders go: a folder (relative to the working folder) or a URI "
+        "(`s3://`, `file://`)")
     # With a URI storage_path (s3://bucket/runs), Ray Tune keeps trials and checkpoints there and
     # spa-tune keeps its own files (results, plots, Optuna study) in <local_dir>/<name> on the driver.
-    local_dir: str = "runs"
+    local_dir: str = Field(
+        "runs", description="with a URI `storage_path`: where spa-tune keeps its own files on the driver")
     # storage_path is on a filesystem every Ray node mounts at the same path (NFS, a shared disk, or
     # one machine running several nodes); required when attached to a cluster of several nodes.
-    shared_storage: bool = False
-    mlflow: MlflowSpec = Field(default_factory=MlflowSpec)
-    grid_from_sheet: SheetSpec | None = None
+    shared_storage: bool = Field(
+        False, description="`storage_path` is mounted at the same path on every Ray node (needed for several "
+        "nodes without a URI)")
+    mlflow: MlflowSpec = Field(default_factory=MlflowSpec, description="where runs are logged")
+    grid_from_sheet: SheetSpec | None = Field(
+        None, description="rows of an experiment sheet as the trials (grid) or as Optuna's first points")
 
     @field_validator("name")
     @classmethod
