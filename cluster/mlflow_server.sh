@@ -18,7 +18,7 @@ esac
 mkdir -p "$3"
 # A SQLite store: it serialises writers and MLflow waits up to 20 s for its lock (busy_timeout). 32
 # trials logging at once lost nothing and never hit that wait (tests/tracking/test_mlflow_load.py;
-# figures in README "Run on a cluster"), so the head needs no database server. Without a connection
+# figures in docs/clusters.md), so the head needs no database server. Without a connection
 # pool: with SQLAlchemy's default (5 + 10 connections per worker) bursts of requests waited 30 s for
 # a connection and failed; opening a SQLite file per request is cheap and never runs out.
 export MLFLOW_SQLALCHEMYSTORE_POOLCLASS="${MLFLOW_SQLALCHEMYSTORE_POOLCLASS:-NullPool}"

@@ -180,7 +180,7 @@ def _quiet_hub_retries() -> None:
 
 
 def _space_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--space", required=True, help="search-space YAML file (see README)")
+    parser.add_argument("--space", required=True, help="search-space YAML file (docs: reference/space-file)")
     parser.add_argument(
         "--set", action="append", metavar="PATH=VALUE",
         help="override a field, e.g. num_samples=4, scheduler.grace_period=2, trial.seed=1 (repeatable)",
@@ -206,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="run one prune-and-adapt trial locally")
-    train.add_argument("--config", help="trial YAML file (keys: see README)")
+    train.add_argument("--config", help="trial YAML file (keys: docs reference/trial-keys)")
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a trial key (repeatable)")
     train.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint folder of an earlier run")
     train.add_argument("--per-layer", action="store_true", help="include per-layer counts in the printed JSON")
@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a search space as a Ray Tune experiment (same as spa-tune --space F)")
     _space_arguments(run)
     run.add_argument("--address", help="attach to a running Ray cluster (auto or host:port); default RAY_ADDRESS or a local Ray")
-    run.add_argument("--sheet", help="experiment sheet (xlsx): run its rows as the trials (see README)")
+    run.add_argument("--sheet", help="experiment sheet (xlsx): run its rows as the trials (docs: sheets)")
     _sheet_arguments(run)
     run.set_defaults(func=cmd_run)
 

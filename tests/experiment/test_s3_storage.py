@@ -214,7 +214,7 @@ def test_experiment_in_s3_survives_a_killed_driver_and_is_read_back_from_the_buc
     space = write_space(
         # keep_checkpoints 10: Ray Tune saves its experiment state at most every 10 s, so a driver killed
         # within 10 s of a trial's newest checkpoints resumes from an older one, which must still exist
-        # (with 1 kept, Tune had deleted it: "Could not recover from checkpoint"; see README, faults)
+        # (with 1 kept, Tune had deleted it: "Could not recover from checkpoint"; see docs/experiments.md, faults)
         tmp_path, tiny_model_dir, name,
         trial={"num_train_epochs": 4, "generated_train_questions": 640, "keep_checkpoints": 10},
         search={"method": {"type": "grid", "values": ["fine-pruning", "splopa"]}}, searcher={"type": "grid"},
