@@ -3,7 +3,6 @@ or MLflow run id)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,8 +12,9 @@ from ..config import TrialConfig, validate_trial_config
 from ..errors import SpaTuneError
 from ..model.inject import prepare_model
 from ..pruning.control import set_masks
-from ..trial.checkpoint import CONFIG_FILE, STATE_FILE, read_state, restore_model
+from ..trial.checkpoint import STATE_FILE, read_state, restore_model
 from ..trial.locate import RUN_ID, find_checkpoint, newest_checkpoint, trial_dir_of_run
+from ..trial.records import CONFIG_FILE, logged_threshold, read_trial_config
 from ..trial.teacher import load_trained_qa_model
 
 __all__ = [
@@ -45,24 +45,15 @@ def checkpoint_threshold(checkpoint: Path, state: dict, cfg: TrialConfig) -> flo
         return float(state["extra"]["threshold"])
     if not cfg.masked or cfg.pruning_method == "l0":
         return 1.0
-    log = checkpoint / "metrics.jsonl"
-    if log.is_file():
-        for number, line in reversed(list(enumerate(log.read_text().splitlines(), 1))):
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                raise SpaTuneError(f"{log}: line {number} is not JSON") from None
-            if entry.get("step") == state["step"] and "threshold" in entry:
-                return float(entry["threshold"])
+    logged = logged_threshold(checkpoint, state["step"])
+    if logged is not None:
+        return logged
     raise SpaTuneError(f"{checkpoint}: the checkpoint does not record its mask threshold")
 
 
 def load_trained(checkpoint: Path) -> TrainedTrial:
     """Rebuild the trial's model from ``checkpoint`` and set its masks to the checkpoint's threshold."""
-    try:
-        values = json.loads((checkpoint / CONFIG_FILE).read_text())
-    except (OSError, ValueError) as err:
-        raise SpaTuneError(f"{checkpoint / CONFIG_FILE}: unreadable trial config ({err})") from None
+    values = read_trial_config(checkpoint)
     cfg = validate_trial_config(values, str(checkpoint / CONFIG_FILE))
     model = prepare_model(load_trained_qa_model(cfg.model), cfg)  # a dense trial as model: its weights
     state = read_state(checkpoint)  # spa-tune's own checkpoint format (learned tensors, optimiser, RNG states)

@@ -8,7 +8,6 @@ fingerprint, and puts the learned tensors back: a SPLoPA checkpoint is a few per
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
 from pathlib import Path
@@ -19,9 +18,15 @@ import torch
 from ..config import NO_RESULT_KEYS
 from ..errors import SpaTuneError
 from ..model.fingerprint import frozen_parameter_names, weights_fingerprint
+from .records import CONFIG_FILE, read_trial_config, write_trial_config
+
+__all__ = [  # CONFIG_FILE: the checkpoint's configuration file, defined with the trial's other files in records
+    "CONFIG_FILE", "RESUMABLE_CHANGES", "STATE_FILE", "base_fingerprint", "base_record", "check_resumable",
+    "is_checkpoint", "learned_state", "load_checkpoint", "prune_old_checkpoints", "read_state", "restore_model",
+    "rng_states", "save_checkpoint", "set_rng_states",
+]
 
 STATE_FILE = "trial_state.pt"
-CONFIG_FILE = "trial_config.json"
 
 
 def rng_states() -> dict:
@@ -120,7 +125,7 @@ def save_checkpoint(
 
 def _write_checkpoint(tmp: Path, state: dict, config: dict, files) -> None:
     torch.save(state, tmp / STATE_FILE)
-    (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True))
+    write_trial_config(tmp, config)
     for file in files:
         if Path(file).is_file():
             shutil.copy2(file, tmp / Path(file).name)
@@ -132,7 +137,7 @@ RESUMABLE_CHANGES = NO_RESULT_KEYS
 
 def check_resumable(directory: str | Path, config: dict) -> None:
     """Fail with one line naming the first key where ``config`` differs from the checkpoint's."""
-    stored = json.loads((Path(directory) / CONFIG_FILE).read_text())
+    stored = read_trial_config(directory)
     for key in sorted(set(stored) | set(config)):
         if key not in RESUMABLE_CHANGES and stored.get(key) != config.get(key):
             raise SpaTuneError(

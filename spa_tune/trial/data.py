@@ -4,12 +4,12 @@ Without ``feature_cache`` the examples are loaded and tokenized as always. With 
 evaluation features are separate cache entries keyed by everything they depend on
 (``spa_tune.data.feature_key``); the evaluation examples, which post-processing needs, are loaded
 from their source every time (a local file reads in well under a second). Which entries a trial
-used, and whether it built them, is written to ``feature_cache.json`` in its output folder.
+used, and whether it built them, is written to ``feature_cache.json`` in its output folder
+(``spa_tune.trial.records``).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,9 @@ from ..data.feature_cache import cached_dataset, open_cache
 from ..data.feature_key import entry_key, file_source, hub_source, split_description, tokenizer_digest
 from ..data.features import build_eval_dataset, build_train_dataset, with_eval_format, with_train_format
 from ..data.loading import HUB_SPLITS, load_split, load_squad
+from .records import FEATURE_CACHE_RECORD, write_feature_cache_record
 
-RECORD_FILE = "feature_cache.json"
+RECORD_FILE = FEATURE_CACHE_RECORD  # the name tests and benchmarks import from here
 SPLITS = {"train": (build_train_dataset, with_train_format), "eval": (build_eval_dataset, with_eval_format)}
 
 
@@ -97,7 +98,7 @@ def cached_data(cfg: TrialConfig, tokenizer: Any, train_file: str | None, eval_f
         record[split] = {"entry": key, "built": built, "rows": dataset.num_rows}
     output = Path(cfg.output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    (output / RECORD_FILE).write_text(json.dumps(record, indent=1) + "\n")
+    write_feature_cache_record(output, record)
     return TrialData(features["train"], examples.get("eval"), features["eval"])
 
 

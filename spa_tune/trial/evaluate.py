@@ -12,6 +12,7 @@ import torch
 from ..data.features import MODEL_COLUMNS
 from ..data.postprocess import postprocess_predictions
 from ..data.squad_metric import squad_scores, write_predictions
+from .records import PREDICTIONS_FILE
 
 
 
@@ -47,7 +48,7 @@ def evaluate(
     predictions = postprocess_predictions(examples, features, start, end, cfg.n_best_size, cfg.max_answer_length)
     references = {ex["id"]: list(ex["answers"]["text"]) for ex in examples}
     scores = squad_scores(predictions, references)
-    path = Path(output_dir) / "predictions.json"
+    path = Path(output_dir) / PREDICTIONS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     write_predictions(predictions, path)
     return {"em": scores["em"], "f1": scores["f1"], "predictions_file": str(path)}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import json
 import math
 import re
 from collections import Counter
@@ -19,7 +18,8 @@ from pathlib import Path
 from ..config import TrialConfig, validate_trial_config
 from ..errors import SpaTuneError
 from ..model.loading import OFFLINE_MODEL_NAME, expanded, model_name_problem
-from .checkpoint import CONFIG_FILE, STATE_FILE, is_checkpoint
+from .checkpoint import STATE_FILE, is_checkpoint
+from .records import CONFIG_FILE, read_trial_config
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 RESULTS_FILE = "results.csv"  # written by the experiment when it ends (spa_tune.experiment.finish)
@@ -181,14 +181,7 @@ def run_id_trial_dir(name: str, tracking_uri: str | None = None) -> Path | None:
 
 def dense_trial_config(checkpoint: Path, name: str) -> TrialConfig:
     """The trial config stored with ``checkpoint``; the trial must be dense (a plain fine-tuned QA model)."""
-    source = checkpoint / CONFIG_FILE
-    try:
-        values = json.loads(source.read_text())
-    except (OSError, ValueError) as err:
-        raise SpaTuneError(f"{source}: unreadable trial config ({err})") from None
-    if not isinstance(values, dict):
-        raise SpaTuneError(f"{source}: unreadable trial config (not a JSON object)")
-    cfg = validate_trial_config(values, str(source))
+    cfg = validate_trial_config(read_trial_config(checkpoint), str(checkpoint / CONFIG_FILE))
     if cfg.method != DENSE:
         raise SpaTuneError(f"{name}: trial is method {cfg.method}, not a dense QA model")
     return cfg

@@ -2,20 +2,21 @@
 
 The function is free of Ray: a caller passes ``report(metrics, checkpoint_dir)``; the Ray Tune
 trainable wraps exactly this. Resuming from a checkpoint continues the run as if never stopped.
+The loop's fixed parts are a ``TrainingRun``, what changes from step to step a ``LoopState``;
+``train_step``, ``evaluate_now`` and ``checkpoint_now`` are its three actions. The files it
+writes are defined in ``spa_tune.trial.records``.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -31,6 +32,7 @@ from .evaluate import evaluate
 from .losses import combine_losses, distillation_loss
 from .optim import build_optimizer
 from .precision import backward_and_step
+from .records import LAYERS, METRICS_LOG, append_metrics, restore_metrics_log, write_accounting, write_block_masks
 from .setup import TrialSetup, build_trial
 
 Report = Callable[[dict, str], None]
@@ -106,33 +108,122 @@ def evaluation_metrics(setup: TrialSetup, step: int, threshold: float, loss: flo
     }
 
 
-BLOCK_MASKS_FILE = "block_masks.npz"
-METRICS_LOG = "metrics.jsonl"
+@dataclass
+class TrainingRun:
+    """The fixed parts of one run: the built trial, its schedule, optimiser and scheduler, where checkpoints go."""
+
+    setup: TrialSetup
+    schedule: PruningSchedule
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    checkpoints: Path
+    fingerprint: str  # of the frozen base, which never changes: computed once per run
+    trainable: list[torch.nn.Parameter]  # the parameters whose gradients are clipped and stepped
+    started: float = field(default_factory=time.time)
 
 
-def _write_log(output_dir: Path, metrics: dict, model: torch.nn.Module) -> None:
-    flat = {k: v for k, v in metrics.items() if k != "layers"}
-    with open(output_dir / METRICS_LOG, "a") as fh:
-        fh.write(json.dumps(flat) + "\n")
-    (output_dir / "accounting.json").write_text(json.dumps(metrics["layers"], indent=2))
-    masks = {name: mask.cpu().numpy() > 0 for name, mask in eval_block_masks(model).items()}
-    np.savez_compressed(output_dir / BLOCK_MASKS_FILE, **masks)
+@dataclass
+class LoopState:
+    """What the loop carries from step to step: updates done, loss since the last evaluation, last metrics."""
+
+    step: int = 0
+    loss_sum: float = 0.0
+    loss_count: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def mean_loss(self) -> float:
+        """Mean training loss since the last evaluation (NaN if no update since)."""
+        return self.loss_sum / self.loss_count if self.loss_count else float("nan")
 
 
-def restore_metrics_log(checkpoint: Path, output_dir: Path) -> None:
-    """A resumed run in a fresh folder starts its log from the checkpoint's copy of the history."""
-    saved, log = checkpoint / METRICS_LOG, output_dir / METRICS_LOG
-    if saved.is_file() and not log.exists():
-        shutil.copy2(saved, log)
+def start_run(
+    cfg: TrialConfig, checkpoint_root: str | Path | None, resume_from: str | Path | None
+) -> tuple[TrainingRun, LoopState]:
+    """Build the trial, its schedule and optimiser; resumed from ``resume_from`` where given."""
+    output_dir = Path(cfg.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    setup = build_trial(cfg)
+    optimizer, scheduler = build_optimizer(setup.model, cfg, setup.total_steps)
+    state = LoopState()
+    if resume_from is not None:
+        restored = load_checkpoint(resume_from, setup.model, optimizer, scheduler)
+        setup.precision.load_state_dict(restored["scaler"])
+        state.step = restored["step"]
+        restore_metrics_log(resume_from, output_dir)
+    run = TrainingRun(
+        setup, trial_schedule(setup), optimizer, scheduler,
+        checkpoints=Path(checkpoint_root) if checkpoint_root is not None else output_dir,
+        fingerprint=base_fingerprint(setup.model),
+        trainable=[p for p in setup.model.parameters() if p.requires_grad],
+    )
+    return run, state
 
 
-def read_block_masks(output_dir: str | Path) -> dict[str, np.ndarray]:
-    """Block masks (layer name to kept-block array) of a trial's last evaluation; empty if none."""
-    path = Path(output_dir) / BLOCK_MASKS_FILE
-    if not path.is_file():
-        return {}
-    with np.load(path) as data:
-        return {name: data[name] for name in data.files}
+def epoch_batches(run: TrainingRun, step: int) -> Iterator[list[int]]:
+    """Feature indices of the batches left in the epoch that ``step`` falls in."""
+    epoch, offset = divmod(step, run.setup.steps_per_epoch)
+    batch_size = run.setup.cfg.per_gpu_train_batch_size
+    order = epoch_order(len(run.setup.train_features), run.setup.cfg.seed, epoch)
+    for begin in range(offset * batch_size, len(order), batch_size):
+        yield order[begin : begin + batch_size].tolist()
+
+
+def train_step(run: TrainingRun, state: LoopState, indices: list[int]) -> tuple[float, float]:
+    """One update on the features at ``indices``; returns its loss and the schedule value its masks used."""
+    setup = run.setup
+    batch = {k: v.to(setup.device) for k, v in setup.train_features[indices].items()}
+    # update number step + 1 uses the schedule's value at step + 1, so an evaluation after
+    # ``step`` updates sees the masks of the last update
+    threshold = run.schedule.at(state.step + 1)
+    set_masks(setup.model, setup.cfg, threshold)
+    loss = training_loss(setup, batch, run.schedule.regularization_weight(threshold))
+    check_finite(loss, state.step + 1)
+    backward_and_step(setup.precision, loss, run.optimizer, run.trainable, setup.cfg.max_grad_norm)
+    run.scheduler.step()
+    value = loss.item()
+    state.step += 1
+    state.loss_sum, state.loss_count = state.loss_sum + value, state.loss_count + 1
+    return value, threshold
+
+
+def evaluation_due(cfg: TrialConfig, step: int, total_steps: int) -> bool:
+    """Whether to evaluate after ``step`` updates: every ``eval_every`` (the last step is evaluated after the loop)."""
+    return bool(cfg.eval_every) and step % cfg.eval_every == 0 and step < total_steps
+
+
+def evaluate_now(run: TrainingRun, state: LoopState) -> dict[str, Any]:
+    """Evaluate after ``state.step`` updates, write the trial's records, start a new loss average."""
+    setup = run.setup
+    metrics = evaluation_metrics(setup, state.step, run.schedule.at(state.step), state.mean_loss())
+    metrics["time_total_s"] = time.time() - run.started
+    output_dir = Path(setup.cfg.output_dir)
+    append_metrics(output_dir, metrics)
+    write_accounting(output_dir, metrics[LAYERS])
+    write_block_masks(output_dir, eval_block_masks(setup.model))
+    state.metrics, state.loss_sum, state.loss_count = metrics, 0.0, 0
+    return metrics
+
+
+def checkpoint_now(run: TrainingRun, state: LoopState) -> Path:
+    """Write the checkpoint of ``state.step`` (with a copy of the metrics log); keep the newest ``keep_checkpoints``."""
+    cfg, metrics = run.setup.cfg, state.metrics
+    checkpoint = save_checkpoint(
+        run.checkpoints / f"checkpoint_{state.step:06d}", run.setup.model, run.optimizer, run.scheduler, state.step,
+        cfg.model_dump(), extra={"threshold": metrics["threshold"], "em": metrics["em"], "f1": metrics["f1"]},
+        files=(Path(cfg.output_dir) / METRICS_LOG,), scaler=run.setup.precision.state_dict(),
+        fingerprint=run.fingerprint,
+    )
+    prune_old_checkpoints(run.checkpoints, cfg.keep_checkpoints)
+    return checkpoint
+
+
+def evaluate_and_report(run: TrainingRun, state: LoopState, report: Report | None, bar: tqdm) -> None:
+    """Evaluate, checkpoint, show the scores on the progress bar and pass them to ``report``."""
+    metrics = evaluate_now(run, state)
+    checkpoint = checkpoint_now(run, state)
+    bar.set_postfix(f1=f"{metrics['f1']:.1f}", remaining=f"{metrics['remaining_pct']:.1f}%")
+    if report is not None:
+        report(metrics, str(checkpoint))
 
 
 def run_trial(
@@ -152,68 +243,20 @@ def run_trial(
     cfg = config if isinstance(config, TrialConfig) else validate_trial_config(dict(config))
     if resume_from is not None:
         check_resumable(resume_from, cfg.model_dump())
-    output_dir = Path(cfg.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    checkpoints = Path(checkpoint_root) if checkpoint_root is not None else output_dir
-    setup = build_trial(cfg)
-    model = setup.model
-    schedule = trial_schedule(setup)
-    optimizer, scheduler = build_optimizer(model, cfg, setup.total_steps)
-    step = 0
-    if resume_from is not None:
-        restored = load_checkpoint(resume_from, model, optimizer, scheduler)
-        setup.precision.load_state_dict(restored["scaler"])
-        step = restored["step"]
-        restore_metrics_log(Path(resume_from), output_dir)
-    fingerprint = base_fingerprint(model)  # the frozen base never changes: computed once per run
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    features = setup.train_features  # torch tensors of TRAIN_INPUTS (build_train_dataset)
-    bar = tqdm(total=setup.total_steps, initial=step, disable=not progress, file=sys.stderr, desc="train", unit="step")
-    metrics: dict[str, Any] = {}
-    loss_sum, loss_count, started = 0.0, 0, time.time()
-
-    def evaluate_and_report() -> None:
-        nonlocal metrics, loss_sum, loss_count
-        threshold = schedule.at(step)
-        mean_loss = loss_sum / loss_count if loss_count else float("nan")
-        metrics = evaluation_metrics(setup, step, threshold, mean_loss)
-        metrics["time_total_s"] = time.time() - started
-        _write_log(output_dir, metrics, model)
-        checkpoint = save_checkpoint(
-            checkpoints / f"checkpoint_{step:06d}", model, optimizer, scheduler, step, cfg.model_dump(),
-            extra={"threshold": threshold, "em": metrics["em"], "f1": metrics["f1"]}, files=(output_dir / METRICS_LOG,),
-            scaler=setup.precision.state_dict(), fingerprint=fingerprint,
-        )
-        prune_old_checkpoints(checkpoints, cfg.keep_checkpoints)
-        bar.set_postfix(f1=f"{metrics['f1']:.1f}", remaining=f"{metrics['remaining_pct']:.1f}%")
-        loss_sum, loss_count = 0.0, 0
-        if report is not None:
-            report(metrics, str(checkpoint))
-
-    model.train()
-    while step < setup.total_steps:
-        epoch, offset = divmod(step, setup.steps_per_epoch)
-        order = epoch_order(len(features), cfg.seed, epoch)
-        for begin in range(offset * cfg.per_gpu_train_batch_size, len(order), cfg.per_gpu_train_batch_size):
-            if step >= setup.total_steps:
+    run, state = start_run(cfg, checkpoint_root, resume_from)
+    total = run.setup.total_steps
+    bar = tqdm(total=total, initial=state.step, disable=not progress, file=sys.stderr, desc="train", unit="step")
+    run.setup.model.train()
+    while state.step < total:
+        for indices in epoch_batches(run, state.step):
+            if state.step >= total:
                 break
-            indices = order[begin : begin + cfg.per_gpu_train_batch_size].tolist()
-            batch = {k: v.to(setup.device) for k, v in features[indices].items()}
-            # update number step + 1 uses the schedule's value at step + 1, so an evaluation after
-            # ``step`` updates sees the masks of the last update
-            threshold = schedule.at(step + 1)
-            set_masks(model, cfg, threshold)
-            loss = training_loss(setup, batch, schedule.regularization_weight(threshold))
-            check_finite(loss, step + 1)
-            backward_and_step(setup.precision, loss, optimizer, trainable, cfg.max_grad_norm)
-            scheduler.step()
-            step += 1
-            loss_sum, loss_count = loss_sum + loss.item(), loss_count + 1
+            loss, threshold = train_step(run, state, indices)
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}", threshold=f"{threshold:.3f}")
-            if cfg.eval_every and step % cfg.eval_every == 0 and step < setup.total_steps:
-                evaluate_and_report()
-    if not metrics or metrics["step"] != step:
-        evaluate_and_report()
+            bar.set_postfix(loss=f"{loss:.3f}", threshold=f"{threshold:.3f}")
+            if evaluation_due(cfg, state.step, total):
+                evaluate_and_report(run, state, report, bar)
+    if not state.metrics or state.metrics["step"] != state.step:
+        evaluate_and_report(run, state, report, bar)
     bar.close()
-    return metrics
+    return state.metrics

@@ -30,7 +30,8 @@ from ..spec.space import METRICS
 from ..tracking.buffered import BufferedLogger, use_short_http_retries
 from ..tracking.mlflow_runs import ExperimentRuns, TrialRun
 from .precision import resolve_precision
-from .runner import read_block_masks, run_trial
+from .records import read_block_masks
+from .runner import run_trial
 from .setup import hardware_label
 
 log = logging.getLogger("spa_tune.trial")

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from spa_tune.config import validate_trial_config
@@ -9,6 +10,7 @@ from spa_tune.data.squad_json import read_squad_json
 from spa_tune.data.squad_metric import squad_scores
 from spa_tune.trial import run_trial
 from spa_tune.trial.evaluate import evaluate
+from spa_tune.trial.records import read_accounting, read_block_masks, read_metrics_log
 from spa_tune.trial.setup import build_trial
 
 FAST = dict(
@@ -99,6 +101,19 @@ def test_resumed_trial_continues_exactly(tiny_model_dir, tmp_path, method, pruni
     for (expected, _), got in zip(full[1:], resumed):
         assert got["loss"] == expected["loss"]
         assert (got["em"], got["f1"], got["remaining_pct"]) == (expected["em"], expected["f1"], expected["remaining_pct"])
+    # the resumed folder's files are the uninterrupted run's (its log starts from the checkpoint's copy)
+    assert logged_results(tmp_path / "resumed") == logged_results(tmp_path / "full")
+    assert [e["step"] for e in read_metrics_log(tmp_path / "resumed")] == [3, 6, 9]
+    assert read_accounting(tmp_path / "resumed") == read_accounting(tmp_path / "full") == full[-1][0]["layers"]
+    masks, expected_masks = read_block_masks(tmp_path / "resumed"), read_block_masks(tmp_path / "full")
+    assert masks and set(masks) == set(expected_masks)
+    assert all(np.array_equal(masks[name], expected_masks[name]) for name in masks)
+
+
+def logged_results(folder) -> list[dict]:
+    """The metrics log of a trial folder without what differs between runs (times, folder names)."""
+    return [{k: v for k, v in entry.items() if k not in ("time_total_s", "output_dir", "predictions_file")}
+            for entry in read_metrics_log(folder)]
 
 
 def test_distillation_from_a_teacher_changes_the_loss(tiny_model_dir, tmp_path):
