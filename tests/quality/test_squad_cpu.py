@@ -76,7 +76,8 @@ def test_a_tiny_slice_runs_as_the_two_experiments(ray_runtime, tiny_model_dir, m
     ]
     teacher = run_experiment(load_space(TEACHER_SPACE, [*slice_, "name=teacher-slice"]), str(TEACHER_SPACE))
     assert len(teacher.rows) == 3 and all(row["status"] == "completed" for row in teacher.rows), teacher.rows
-    spec = load_space(SPACE, [*slice_, "name=squad-cpu-slice", f"trial.teacher_name_or_path={teacher.folder}"])
+    students = [f"trial.teacher_name_or_path={teacher.folder}", f"trial.model={teacher.folder}"]  # as make quality
+    spec = load_space(SPACE, [*slice_, "name=squad-cpu-slice", *students])
     outcome = run_experiment(spec, str(SPACE))
     assert len(outcome.rows) == 12 and all(row["status"] == "completed" for row in outcome.rows), outcome.rows
     assert all(row["step"] == 4 for row in outcome.rows)
