@@ -45,11 +45,12 @@ sheet-quickstart: $(STAMP)
 # The laptop-scale study on the real SQuAD subsets in ../shared/data (at most 120 minutes on 2 cores):
 # a dense MiniLM teacher trained once (search_spaces/squad_teacher.yaml, three seeds: the dense run's
 # spread), then fine-pruning and SPLoPA (soft movement and topK) at 50 % and 30 % target density
-# distilling from it (search_spaces/squad_cpu.yaml), then docs/results.md written from both.
+# starting from the teacher's weights and distilling from it (search_spaces/squad_cpu.yaml), then
+# docs/results.md written from both.
 QUALITY_NAME := squad-cpu-$(shell date +%Y%m%d-%H%M%S)
 QUALITY_TEACHER := --space search_spaces/squad_teacher.yaml --set name=$(QUALITY_NAME)-teacher
 QUALITY_PRUNED := --space search_spaces/squad_cpu.yaml --set name=$(QUALITY_NAME) \
-	--set trial.teacher_name_or_path=runs/$(QUALITY_NAME)-teacher
+	--set trial.teacher_name_or_path=runs/$(QUALITY_NAME)-teacher --set trial.model=runs/$(QUALITY_NAME)-teacher
 quality: $(STAMP)
 	$(BIN)/spa-tune $(QUALITY_TEACHER)
 	$(BIN)/spa-tune $(QUALITY_PRUNED)
