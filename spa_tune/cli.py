@@ -6,11 +6,10 @@ import argparse
 import json
 import logging
 import sys
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 
 from .errors import SpaTuneError
-
 
 # Characters that end a line (str.splitlines): a value quoted in an error message shows them escaped,
 # so the message stays one line.
@@ -88,10 +87,9 @@ def experiment_exit_code(rows: list[dict]) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Check a space file without running anything; print what it would run."""
-    from .spec.load import check_rows_report, load_space, planned_trials
-
     from .experiment.run import plan_write_back
     from .sheet.plan import plan_sheet
+    from .spec.load import check_rows_report, load_space, planned_trials
 
     spec = load_space(args.space, (args.set or []) + sheet_overrides(args))
     plan = plan_sheet(spec, str(args.space))
@@ -154,8 +152,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     check_latency_runs(args.latency_runs)
     if args.max_eval_samples is not None and (args.max_eval_samples < 1 or not args.check):
         raise SpaTuneError("--max-eval-samples: a number of questions of at least 1, used only with --check")
+    run = args.run
+    if args.trial is not None:  # an experiment folder and one of its trials, as `spa-tune report` names them
+        from .trial.locate import experiment_trial
+
+        run = str(experiment_trial(Path(args.run).expanduser(), args.trial))
     run_export(
-        args.run, Path(args.out).expanduser(), adapter_only=args.adapter_only, tracking_uri=args.tracking_uri,
+        run, Path(args.out).expanduser(), adapter_only=args.adapter_only, tracking_uri=args.tracking_uri,
         check=args.check, max_eval_samples=args.max_eval_samples, latency_runs=args.latency_runs,
     )
     return 0
@@ -256,7 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=cmd_report)
 
     export = sub.add_parser("export", help="export a trial: Hugging Face model folder or SPLoPA adapter file")
-    export.add_argument("run", help="trial or checkpoint folder, its URI (s3://.../trial_<id>) or MLflow run id")
+    export.add_argument("run", help="trial or checkpoint folder, its URI (s3://.../trial_<id>), MLflow run id, "
+                        "or an experiment folder with --trial")
+    export.add_argument("--trial", metavar="ID", help="with an experiment folder: the trial to export (its trial_id)")
     export.add_argument("--out", required=True, help="new folder (model) or file (--adapter-only); never overwritten")
     export.add_argument("--adapter-only", action="store_true", help="SPLoPA: write only the adapter (safetensors file)")
     export.add_argument("--tracking-uri", help="MLflow store of a run id (default MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")

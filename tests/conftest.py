@@ -81,6 +81,34 @@ def ray_runtime():
     assert not left, f"Ray processes still running after shutdown: {left}"
 
 
+RAY_FIXTURES = {"ray_runtime"}  # and every fixture built on it, such as finished_experiment
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark what needs Ray: tests that use the session's Ray runtime (``ray``), and the multi-node
+    cluster tests (``cluster`` and ``ray``); ``make test-fast`` deselects both."""
+    for item in items:
+        if "cluster" in Path(str(item.fspath)).parts:
+            item.add_marker(pytest.mark.cluster)
+            item.add_marker(pytest.mark.ray)
+        elif RAY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.ray)
+
+
+@pytest.fixture(autouse=True)
+def _ray_only_where_marked(request, monkeypatch):
+    """Under ``make test-fast`` (SPA_TUNE_TESTS_WITHOUT_RAY=1) a test not marked ``ray`` that starts Ray
+    fails, naming the marker, so the fast suite never silently starts a cluster."""
+    if os.environ.get("SPA_TUNE_TESTS_WITHOUT_RAY") != "1" or request.node.get_closest_marker("ray"):
+        return
+    import ray
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("this test starts Ray: mark it with @pytest.mark.ray")
+
+    monkeypatch.setattr(ray, "init", refuse)
+
+
 FINISHED_NAME = "finished-tiny"  # the experiment's name, and its MLflow experiment's name
 
 

@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from spa_tune.cli import main
 from spa_tune.data.generate import write_generated_squad
 

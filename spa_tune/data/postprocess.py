@@ -7,7 +7,8 @@ Features follow the convention of :mod:`spa_tune.data.features`: ``offset_mappin
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 

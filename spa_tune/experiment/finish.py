@@ -14,8 +14,8 @@ from ..spec.space import SpaceSpec
 from ..tracking.mlflow_runs import ExperimentRuns, finish_parent_run, trial_run_link
 from .folder import tune_experiment_path
 from .outcome import mark_diverged
-from .storage import END_FILES, START_FILES, save_beside_trials
 from .run import ExperimentOutcome
+from .storage import END_FILES, START_FILES, save_beside_trials
 
 log = logging.getLogger("spa_tune.sheet")
 TABLE_COLUMNS = ("trial_id", "method", "density", "em", "f1", "remaining_pct", "learned_pct", "step", "status")

@@ -11,8 +11,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import TrialConfig
 from ..errors import SpaTuneError
+from ..sheet.outcome import save_writer
+from ..sheet.plan import load_plan, plan_sheet, save_plan
 from ..spec.load import check_rows_report
 from ..spec.space import SpaceSpec
 from ..tracking.mlflow_runs import (
@@ -26,8 +27,8 @@ from ..tracking.mlflow_runs import (
     quiet_mlflow_logs,
     start_parent_run,
 )
-from ..sheet.outcome import save_writer
-from ..sheet.plan import load_plan, plan_sheet, save_plan
+from ..trial.locate import trial_folder_name
+from ..trial_values import default_of
 from .folder import (
     create_experiment_dir,
     feature_cache_location,
@@ -101,7 +102,7 @@ def open_tracking(spec: SpaceSpec, folder: Path) -> ExperimentRuns:
 
 def trial_dirname(trial) -> str:
     """Short trial names and folders (``trial_<id>``) instead of Ray's parameter-laden default."""
-    return f"trial_{trial.trial_id}"
+    return trial_folder_name(trial.trial_id)
 
 
 def build_tuner(spec: SpaceSpec, folder: Path, runs: ExperimentRuns, restore: bool, plan=None):
@@ -134,7 +135,7 @@ def build_tuner(spec: SpaceSpec, folder: Path, runs: ExperimentRuns, restore: bo
         return tune.Tuner.restore(
             tune_experiment_path(spec, folder), trainable, resume_unfinished=True, resume_errored=True
         )
-    keep = spec.trial.get("keep_checkpoints", TrialConfig.model_fields["keep_checkpoints"].default)
+    keep = spec.trial.get("keep_checkpoints", default_of("keep_checkpoints"))
     run_config = tune.RunConfig(
         name=spec.name,
         storage_path=tune_storage(spec, folder),

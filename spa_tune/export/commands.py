@@ -14,14 +14,20 @@ from torch import nn
 from ..errors import SpaTuneError
 from ..model.counting import count_weights, is_added_parameter
 from ..model.loading import load_qa_model, load_tokenizer
-from ..trial.teacher import tokenizer_name
 from ..trial.setup import quiet_library_progress_bars
+from ..trial.teacher import tokenizer_name
 from .adapter import adapter_size, apply_adapter, read_adapter, save_adapter
 from .check import score_models
 from .fold import fold_masks
 from .latency import latency_inputs, measure_latency
 from .package import (
-    SavedModel, load_exported, parameter_count, refuse_existing, save_model_folder, weights_bytes, written_atomically,
+    SavedModel,
+    load_exported,
+    parameter_count,
+    refuse_existing,
+    save_model_folder,
+    weights_bytes,
+    written_atomically,
 )
 from .remote import located_checkpoint
 from .source import TrainedTrial, load_trained

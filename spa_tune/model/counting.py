@@ -18,7 +18,6 @@ from ..pruning.control import eval_block_masks, masked_layers
 from .inject import encoder_linears, encoder_of
 
 
-
 @dataclass
 class LayerCount:
     """Counts of one masked layer."""

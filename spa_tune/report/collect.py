@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,8 @@ import yaml
 
 from ..errors import SpaTuneError
 from ..experiment.folder import SPACE_FILE, STATE_FILE, is_uri
-from ..tracking.mlflow_runs import check_tracking_server, quiet_mlflow_logs, store_exists
+from ..tracking.mlflow_runs import TRIAL_ID_TAG, check_tracking_server, quiet_mlflow_logs, store_exists
+from ..trial.locate import trial_folder_name
 from .results import RESULT_METRICS, SHEET_COLUMNS
 from .runs import child_runs, rows_from_runs
 from .seeds import with_config
@@ -73,12 +75,33 @@ def folder_source(folder: Path) -> Source:
     results = folder / RESULTS_FILE
     if results.exists():
         rows, searched = read_results_csv(results)
-        return Source(folder.name, with_config(rows, fixed_trial(folder), searched), searched)
+        rows = with_links(folder, with_config(rows, fixed_trial(folder), searched))
+        return Source(folder.name, rows, searched)
     state = read_state(folder / STATE_FILE)
     client = tracking_client(state["tracking_uri"], str(folder))
     runs = mlflow_query(lambda: child_runs(client, state["experiment_id"], state["parent_run_id"]), str(folder))
     rows, keys = rows_from_runs(runs, searched_keys(folder / SPACE_FILE))
     return Source(folder.name, rows, keys)
+
+
+def trial_run_ids(folder: Path) -> dict[str, str]:
+    """Trial id -> MLflow run id of an experiment folder's trials; empty (with a note on stderr) when its
+    store cannot be read, so a report from ``results.csv`` never depends on the tracking server."""
+    try:
+        state = read_state(folder / STATE_FILE)
+        client = tracking_client(state["tracking_uri"], str(folder))
+        runs = mlflow_query(lambda: child_runs(client, state["experiment_id"], state["parent_run_id"]), str(folder))
+    except (SpaTuneError, KeyError, TypeError) as err:
+        print(f"spa-tune report: {folder}: no MLflow run ids ({err})", file=sys.stderr)
+        return {}
+    return {run.data.tags[TRIAL_ID_TAG]: run.info.run_id for run in runs if TRIAL_ID_TAG in run.data.tags}
+
+
+def with_links(folder: Path, rows: list[dict]) -> list[dict]:
+    """Rows with ``trial_folder`` (what ``spa-tune export`` takes) and ``run_id`` (their MLflow run)."""
+    run_ids = trial_run_ids(folder)
+    return [{**row, "trial_folder": str(folder / trial_folder_name(str(row["trial_id"]))),
+             "run_id": run_ids.get(str(row["trial_id"]), "")} for row in rows]
 
 
 def read_results_csv(path: Path) -> tuple[list[dict], list[str]]:

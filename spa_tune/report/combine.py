@@ -12,6 +12,8 @@ from .values import number
 
 FIRST_COLUMNS = ("trial_id", "method")
 METRIC_COLUMNS = ("em", "f1", "remaining_pct", "learned_pct", "learned_params", "status")
+# Where each trial is, in the CSV and JSON forms: what `spa-tune export` takes.
+LINK_COLUMNS = ("trial_folder", "run_id")
 # The two fronts: F1 against each size measure (smaller is better).
 FRONTS = {"remaining": "remaining_pct", "learned": "learned_pct"}
 
@@ -26,6 +28,11 @@ class Report:
     columns: list[str]
     fronts: dict[str, list[dict]]
     seed_groups: list[SeedGroup] = field(default_factory=list)
+
+    @property
+    def record_columns(self) -> list[str]:
+        """The table's columns and the trial's folder and MLflow run id: the CSV and JSON forms."""
+        return [*self.columns, *LINK_COLUMNS]
 
 
 def table_columns(key_params: Sequence[str], several: bool) -> list[str]:

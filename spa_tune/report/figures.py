@@ -53,7 +53,7 @@ def mask_mosaic(block_masks: dict[str, np.ndarray], gap: int = 1) -> tuple[np.nd
         placed.append((layer, col, mask))
     layers = sorted({layer for layer, _, _ in placed})
     columns = list(dict.fromkeys(col for _, col, _ in placed))
-    heights = [max((m.shape[0] for l, _, m in placed if l == layer), default=1) for layer in layers]
+    heights = [max((m.shape[0] for at, _, m in placed if at == layer), default=1) for layer in layers]
     widths = [max((m.shape[1] for _, c, m in placed if c == col), default=1) for col in columns]
     lefts = [sum(widths[:i]) + gap * i for i in range(len(columns))]
     tops = [sum(heights[:i]) + gap * i for i in range(len(layers))]

@@ -52,9 +52,9 @@ def render_table(report: Report, plots: Mapping[str, str] | None = None) -> str:
 
 
 def render_csv(report: Report) -> str:
-    """The trial table as CSV (values unrounded)."""
+    """The trial table as CSV (values unrounded), with each trial's folder and MLflow run id."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=report.columns, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=report.record_columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(report.rows)
     return out.getvalue().rstrip("\n")
@@ -67,8 +67,8 @@ def _records(rows: Sequence[dict], columns: Sequence[str]) -> list[dict]:
 def render_json(report: Report) -> str:
     """``{"trials": [...], "pareto_remaining": [...], "pareto_learned": [...], "seed_groups": [...]}``:
     rows with the table's columns, and the seed groups with at least two seeds (``group_record``)."""
-    data = {"trials": _records(report.rows, report.columns)}
-    data.update({f"pareto_{name}": _records(report.fronts[name], report.columns) for name in FRONT_TITLES})
+    data = {"trials": _records(report.rows, report.record_columns)}
+    data.update({f"pareto_{name}": _records(report.fronts[name], report.record_columns) for name in FRONT_TITLES})
     data["seed_groups"] = [group_record(group) for group in report.seed_groups]
     return json.dumps(data, indent=2)
 

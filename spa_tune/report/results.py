@@ -7,7 +7,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..search.stratified_asha import stratum_label, stratum_of
+from ..strata import stratum_label, stratum_of
+from ..trial_values import SHEET_ROW, default_of, trial_values
 from .values import number
 
 SHEET_COLUMNS = ("sheet_file", "sheet_name", "sheet_row", "exp_id")
@@ -31,15 +32,19 @@ def trial_status(ray_status: str, metrics: dict[str, Any]) -> str:
 
 
 def trial_row(
-    trial_id: str, config: dict[str, Any], fixed: dict[str, Any], metrics: dict[str, Any],
+    trial_id: str, values: dict[str, Any], metrics: dict[str, Any],
     status: str, error: str, searched: Sequence[str], stratify_by: list[str] | None = None,
 ) -> dict[str, Any]:
-    """One results row: method, density stratum, searched params, final metrics and status."""
-    full = {**fixed, **config}
+    """One results row: method, density stratum, searched params, final metrics and status.
+
+    ``values`` are the trial's explicit values (``trial_values``); keys it leaves out take their defaults.
+    """
+    full = values
+    method = full.get("method", default_of("method"))
     row: dict[str, Any] = {
         "trial_id": trial_id,
-        "method": full.get("method", "fine-pruning"),
-        "pruning_method": full.get("pruning_method", "topK") if full.get("method") != "dense" else "",
+        "method": method,
+        "pruning_method": full.get("pruning_method", default_of("pruning_method")) if method != "dense" else "",
         "density": stratum_label(stratum_of(full, stratify_by)),
     }
     row.update({key: full.get(key) for key in searched})
@@ -72,11 +77,10 @@ def result_row(
     metrics = trial.last_result or {}
     status = trial_status(ray_status, metrics)
     error = error_line(trial) if status == "failed" else ""
-    config = dict(trial.config or {})
-    sheet_row = config.pop("sheet_row", None)
+    sheet_row = (trial.config or {}).get(SHEET_ROW)
     by_row = sheet.by_row() if sheet is not None else {}
-    base = by_row[sheet_row].values if sheet_row in by_row else fixed
-    row = trial_row(trial.trial_id, config, base, metrics, status, error, searched, stratify_by)
+    values = trial_values(fixed, trial.config or {}, {number: planned.values for number, planned in by_row.items()})
+    row = trial_row(trial.trial_id, values, metrics, status, error, searched, stratify_by)
     if sheet is not None:
         row.update(sheet.origin(sheet_row) if sheet_row in by_row else dict.fromkeys(SHEET_COLUMNS, ""))
     return row

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from ..config import TrialConfig  # noqa: E402
 from ..errors import SpaTuneError  # noqa: E402
 from ..experiment.folder import SPACE_FILE, STATE_FILE  # noqa: E402
 from ..tracking.mlflow_runs import TRIAL_ID_TAG  # noqa: E402
+from ..trial_values import default_of, trial_values, with_defaults  # noqa: E402
 from .collect import RESULTS_FILE, mlflow_query, read_results_csv, read_state, tracking_client  # noqa: E402
 from .runs import child_runs  # noqa: E402
 from .seed_tables import page_lines  # noqa: E402
@@ -53,16 +54,15 @@ def trial_label(row: dict[str, Any]) -> str:
     return f"{method}, {PRUNING_LABELS.get(row.get('pruning_method'), row.get('pruning_method'))}"
 
 
-def trial_values(row: dict[str, Any], trial: dict[str, Any]) -> dict[str, Any]:
-    """A trial's settings: the defaults, then the space file's trial section, then its row's searched values."""
-    defaults = {key: field.default for key, field in TrialConfig.model_fields.items()}
-    return {**defaults, **trial, **{k: v for k, v in row.items() if v not in (None, "")}}
+def row_values(row: dict[str, Any], trial: dict[str, Any]) -> dict[str, Any]:
+    """A results row with its trial's settings: the defaults, the space file's trial section, then the row's values."""
+    return with_defaults(trial_values(trial, {k: v for k, v in row.items() if v not in (None, "")}))
 
 
 def trial_setting(row: dict[str, Any], trial: dict[str, Any]) -> str:
     """The settings that tell trials of one method apart: target density (else kept fraction or lambda),
     adapter size, and seed and learning rates where the row's differ from the space file's trial section."""
-    values = trial_values(row, trial)
+    values = row_values(row, trial)
     parts = []
     if row["method"] != "dense":
         if number(values.get("target_remaining_pct")) is not None:
@@ -162,7 +162,7 @@ def untrained_scores(trial: dict[str, Any]) -> dict[str, float]:
         try:
             values = {**trial, "method": "dense", "output_dir": tmp, "device": "cpu", "target_remaining_pct": None}
             # a trial that starts from a finished dense trial: the untrained model is that trial's base
-            values["model"] = base_model_name(values.get("model", TrialConfig.model_fields["model"].default))
+            values["model"] = base_model_name(values.get("model", default_of("model")))
             cfg = TrialConfig(**values)
         except ValidationError as err:
             raise SpaTuneError(f"trial section: not a valid trial configuration ({err.errors()[0]['msg']})") from None
@@ -268,7 +268,7 @@ def write_results_page(
     rows, details, trials = [], {}, []
     for index, folder in enumerate(folders, 1):
         exp_rows, trial, exp_details = read_experiment(folder)
-        rows += [{**trial_values(row, trial), "experiment": index} for row in exp_rows]
+        rows += [{**row_values(row, trial), "experiment": index} for row in exp_rows]
         details.update(exp_details)
         trials.append(trial)
     base = trials[0]
@@ -286,7 +286,7 @@ def write_results_page(
         "",
         *[f"- command{f' (exp {i})' if len(folders) > 1 else ''}: `{command}`" for i, command in enumerate(commands, 1)],
         f"- trials: {scale_text(base)}",
-        f"- written: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}, "
+        f"- written: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, "
         f"machine: {platform.machine()}, {_cpu_count()} CPU cores",
         "",
         markdown(lines, columns),

@@ -13,12 +13,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import NO_RESULT_KEYS, TrialConfig
+from ..config import NO_RESULT_KEYS
+from ..trial_values import TRIAL_DEFAULTS as DEFAULTS
 from .values import number, parse_value
 
 SEED_KEY = "seed"
 GROUP_METRICS = ("em", "f1", "remaining_pct", "learned_pct")
-DEFAULTS = {key: field.default for key, field in TrialConfig.model_fields.items()}
 METHOD_ORDER = {"dense": 0, "fine-pruning": 1, "splopa": 2}
 
 

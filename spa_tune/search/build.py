@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialScheduler
-from ray.tune.search import BasicVariantGenerator, Searcher, SearchAlgorithm
+from ray.tune.search import BasicVariantGenerator, SearchAlgorithm, Searcher
 
-from ..config import TrialConfig
 from ..spec.space import SpaceSpec
+from ..trial_values import default_of
 from .diverged import DivergedTrialsFail
 from .sheet_seeded import SheetSeededSearch
 from .stratified_asha import StratifiedASHA
@@ -70,7 +70,7 @@ def scheduler_max_t(spec: SpaceSpec, sheet_rows: dict[int, dict[str, Any]] | Non
     """``max_t``; for ``time_attr: epoch`` it defaults to the trials' ``num_train_epochs`` (the longest row's)."""
     if spec.scheduler.max_t is not None:
         return spec.scheduler.max_t
-    default = TrialConfig.model_fields["num_train_epochs"].default
+    default = default_of("num_train_epochs")
     configs = list((sheet_rows or {}).values()) or [spec.trial]
     return max(float(config.get("num_train_epochs", default)) for config in configs)
 

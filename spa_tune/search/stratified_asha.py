@@ -4,7 +4,7 @@ Plain ASHA compares every trial at a rung with every other. In a pruning sweep t
 question: a trial heading for 10 % remaining weights scores lower at any step than one heading for
 50 %, and SPLoPA, which learns a small adapter, scores differently over training than fine-pruning,
 which learns every weight. Plain ASHA would stop sparse settings for being sparse and one method
-for being another. Here every trial belongs to a *stratum*, its method and the density it aims
+for being another. Here every trial belongs to a *stratum* (``spa_tune/strata.py``): its method and the density it aims
 for (``target_remaining_pct`` when set, else the density keys ``final_threshold`` and, for
 regularised methods, ``final_lambda``), or the keys named by ``stratify_by``, and each stratum
 has its own ASHA bracket. A trial is stopped when it is weak *among settings of its method at its
@@ -25,41 +25,9 @@ from typing import Any
 
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialScheduler
 
-from ..config import TrialConfig
+from ..strata import stratum_label, stratum_of
+from ..trial_values import trial_values
 from .diverged import diverged_reason
-
-TARGET = "target_remaining_pct"
-UNSET = (None, "null", "None", "")
-
-
-def _default(key: str) -> Any:
-    return TrialConfig.model_fields[key].default
-
-
-def auto_stratum(config: dict[str, Any]) -> tuple:
-    """The stratum of a trial config: its method and the density it aims for.
-
-    ``(method, ("target_remaining_pct", pct))`` for a trial given a target density; otherwise
-    ``(method, ("final_threshold", t))`` (the kept fraction, or the score threshold), with
-    ``("final_lambda", l)`` added for regularised methods, whose penalty (scaled by the threshold
-    schedule) sets the density. ``("dense",)`` for dense trials, which prune nothing.
-    """
-    method = config.get("method", _default("method"))
-    if method == "dense":
-        return ("dense",)
-    if config.get(TARGET) not in UNSET:
-        return (method, (TARGET, config[TARGET]))
-    threshold = ("final_threshold", config.get("final_threshold", _default("final_threshold")))
-    if config.get("regularization") not in UNSET:
-        return (method, threshold, ("final_lambda", config.get("final_lambda", _default("final_lambda"))))
-    return (method, threshold)
-
-
-def stratum_of(config: dict[str, Any], stratify_by: list[str] | None) -> tuple:
-    """Stratum key of a trial: ``auto_stratum`` or the values of the ``stratify_by`` keys."""
-    if stratify_by is None:
-        return auto_stratum(config)
-    return tuple((key, config.get(key)) for key in stratify_by)
 
 
 class _Recorded:
@@ -72,27 +40,6 @@ class _Recorded:
 def _as_tuple(value: Any) -> Any:
     """JSON lists back to the tuples strata are made of."""
     return tuple(_as_tuple(v) for v in value) if isinstance(value, list) else value
-
-
-def _pairs(pairs) -> str:
-    return ",".join(f"{key}={value}" for key, value in pairs)
-
-
-def stratum_label(stratum: tuple) -> str:
-    """Readable stratum name for logs, tags and tables.
-
-    ``splopa target=50%``, ``fine-pruning final_threshold=0.1,final_lambda=50`` and ``dense`` for
-    automatic strata; ``method=splopa,final_threshold=0.1`` for keys named by ``stratify_by``.
-    """
-    if all(isinstance(part, tuple) for part in stratum):  # stratify_by keys
-        return _pairs(stratum)
-    method, density = stratum[0], stratum[1:]
-    if not all(isinstance(part, tuple) for part in density):  # ("final_threshold", 0.1) of older experiments
-        return _pairs([stratum])
-    if density and density[0][0] == TARGET:
-        value = density[0][1]
-        return f"{method} target={value:g}%" if isinstance(value, (int, float)) else f"{method} target={value}%"
-    return f"{method} {_pairs(density)}" if density else str(method)
 
 
 class StratifiedASHA(FIFOScheduler):
@@ -167,9 +114,7 @@ class StratifiedASHA(FIFOScheduler):
             self.replay_decisions()
         stratum = self._trial_stratum.get(trial.trial_id)
         if stratum is None:
-            config = dict(trial.config)
-            base = self._sheet_rows.get(config.pop("sheet_row", None), self._fixed)
-            stratum = stratum_of({**base, **config}, self._stratify_by)
+            stratum = stratum_of(trial_values(self._fixed, trial.config, self._sheet_rows), self._stratify_by)
             self._trial_stratum[trial.trial_id] = stratum
         return self._bracket_of(stratum)
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from .layout import openpyxl_module
+
 HYPER_PARAMETERS = (
     "per_gpu_train_batch_size", "warmup_steps", "num_train_epochs", "learning_rate",
     "mask_scores_learning_rate", "initial_threshold", "final_threshold", "initial_warmup", "final_warmup",
@@ -52,6 +54,7 @@ ROWS = [
 
 def build_example(path: str | Path) -> Path:
     """Write the example sheet (``Details - SQuAD`` plus an ``HP description`` sheet) to ``path``."""
+    openpyxl_module(path)
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
 

@@ -6,11 +6,15 @@ found by their names, in any order; the method code is column A (or a column nam
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
-
-from openpyxl.worksheet.worksheet import Worksheet
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from ..errors import SpaTuneError
+
+if TYPE_CHECKING:
+    from openpyxl.worksheet.worksheet import Worksheet
 
 HEADER_ROW = 2
 FIRST_DATA_ROW = 3
@@ -22,6 +26,14 @@ MARKER = "Marker"
 CODE = "Code"
 # Result columns spa-tune fills on write-back.
 RESULT_COLUMNS = (REMAIN, EM, F1)
+
+
+def openpyxl_module(where: str | Path) -> ModuleType:
+    """``openpyxl``, which only sheets need (the ``sheets`` extra); a one-line error naming ``where`` if absent."""
+    try:
+        return importlib.import_module("openpyxl")
+    except ImportError:
+        raise SpaTuneError(f"{where}: reading and writing sheets needs openpyxl: pip install 'spa-tune[sheets]'") from None
 
 
 def header_columns(ws: Worksheet) -> dict[str, int]:

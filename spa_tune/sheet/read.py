@@ -24,6 +24,7 @@ from .layout import (
     RESULT_COLUMNS,
     code_column,
     header_columns,
+    openpyxl_module,
     pick_sheet,
     require_columns,
     sheet_label,
@@ -95,6 +96,7 @@ def trial_key_columns(columns: dict[str, int], where: str) -> dict[str, int]:
 
 
 def _open(path: Path, data_only: bool):
+    openpyxl_module(path)
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 

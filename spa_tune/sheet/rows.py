@@ -13,7 +13,7 @@ from typing import Any
 
 from ..config import RANKED_METHODS, trial_config_problem
 from ..errors import SpaTuneError
-from ..spec.inputs import input_problem, absolute_input
+from ..spec.inputs import absolute_input, input_problem
 from .read import Sheet, SheetCell, SheetRow, uncached_formula_error
 
 

@@ -22,19 +22,33 @@ import io
 import logging
 import math
 import os
+from collections.abc import Sequence
 from copy import copy
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Sequence
-
-import openpyxl
-from openpyxl.worksheet.worksheet import Worksheet
+from typing import TYPE_CHECKING
 
 from ..errors import SpaTuneError
 from ..files import replace_atomically
-from .layout import (EM, EXP_ID, F1, FIRST_DATA_ROW, HEADER_ROW, MARKER, REMAIN, RESULT_COLUMNS, header_columns,
-                     pick_sheet, require_columns, sheet_label)
+from .layout import (
+    EM,
+    EXP_ID,
+    F1,
+    FIRST_DATA_ROW,
+    HEADER_ROW,
+    MARKER,
+    REMAIN,
+    RESULT_COLUMNS,
+    header_columns,
+    openpyxl_module,
+    pick_sheet,
+    require_columns,
+    sheet_label,
+)
+
+if TYPE_CHECKING:
+    from openpyxl.worksheet.worksheet import Worksheet
 
 log = logging.getLogger("spa_tune.sheet")
 STATUSES = ("completed", "stopped_early", "failed")
@@ -115,6 +129,7 @@ def _check_writable(target: Path) -> None:
 
 def _load(data: bytes, path: Path):
     """The workbook in ``data`` with formulas kept; a one-line error if it is no xlsx file."""
+    openpyxl = openpyxl_module(path)
     try:
         return openpyxl.load_workbook(io.BytesIO(data))
     except Exception as exc:  # zipfile.BadZipFile, KeyError, InvalidFileException ...
@@ -173,7 +188,7 @@ class SheetWriteBack:
     backup: Path | None = None
 
     @classmethod
-    def plan(cls, source: Path, sheet: str | None, in_place: bool = False) -> "SheetWriteBack":
+    def plan(cls, source: Path, sheet: str | None, in_place: bool = False) -> SheetWriteBack:
         """Check the sheet and the target before any cluster work; writes nothing."""
         source = Path(source).expanduser().resolve()
         if not source.is_file():
@@ -244,7 +259,7 @@ class SheetWriteBack:
 
     def _make_backup(self, data: bytes) -> None:
         """Byte copy of the original beside it, ``NAME.backup-<UTC yyyymmdd-HHMMSS>.xlsx``."""
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         name, n = f"{self.source.stem}.backup-{stamp}", 1
         while (path := self.source.with_name(f"{name}{'' if n == 1 else f'-{n}'}{self.source.suffix}")).exists():
             n += 1
@@ -259,7 +274,7 @@ class SheetWriteBack:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "SheetWriteBack":
+    def from_dict(cls, data: dict) -> SheetWriteBack:
         """The state saved by ``to_dict``: a resumed experiment continues into the same target."""
         backup = data.get("backup")
         return cls(Path(data["source"]), data["sheet"], bool(data["in_place"]), Path(data["target"]),

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from ..config import TRIAL_KEYS, TrialConfig, did_you_mean, parse_overrides, read_yaml_mapping, trial_config_problem
 from ..errors import SpaTuneError
+from ..trial_values import default_of
 from .inputs import check_space_inputs, make_inputs_absolute
 from .space import DOMAIN_TYPES, RESERVED_TRIAL_KEYS, IntDomain, RangeDomain, SpaceSpec, ValuesDomain
 
@@ -164,7 +165,7 @@ def check_scheduler(spec: SpaceSpec) -> None:
         return
     if sched.time_attr != "epoch" or "num_train_epochs" in spec.search:
         raise SpaTuneError(f"scheduler.max_t: required with time_attr {sched.time_attr} or searched num_train_epochs")
-    epochs = float(spec.trial.get("num_train_epochs", TrialConfig.model_fields["num_train_epochs"].default))
+    epochs = float(spec.trial.get("num_train_epochs", default_of("num_train_epochs")))
     if epochs < sched.grace_period:
         raise SpaTuneError(f"scheduler.grace_period: {sched.grace_period} epochs is longer than the trial ({epochs} epochs)")
 

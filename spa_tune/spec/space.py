@@ -8,7 +8,7 @@ combined with each end of every searched range, so a bad corner fails now rather
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -71,7 +71,7 @@ class IntDomain(_Strict):
         return self
 
 
-Domain = Annotated[Union[ValuesDomain, RangeDomain, IntDomain], Field(discriminator="type")]
+Domain = Annotated[ValuesDomain | RangeDomain | IntDomain, Field(discriminator="type")]
 DOMAIN_TYPES = ("grid", "choice", "uniform", "loguniform", "quniform", "qloguniform", "randint", "lograndint")
 
 

@@ -15,7 +15,6 @@ from ..data.squad_metric import squad_scores, write_predictions
 from .records import PREDICTIONS_FILE
 
 
-
 @torch.no_grad()
 def predict_logits(
     model, features, batch_size: int, device: torch.device, autocast: Callable = contextlib.nullcontext

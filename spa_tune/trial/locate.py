@@ -28,6 +28,22 @@ DENSE = "dense"
 RUN_ID_HINT = "set MLFLOW_TRACKING_URI, or name the trial folder"
 
 
+def trial_folder_name(trial_id: str) -> str:
+    """The folder a trial of an experiment writes to, under the experiment's storage: ``trial_<id>``."""
+    return f"trial_{trial_id}"
+
+
+def experiment_trial(experiment: Path, trial_id: str) -> Path:
+    """Folder of trial ``trial_id`` of the experiment folder ``experiment``; a one-line error if it has none."""
+    if not is_experiment_dir(experiment):
+        raise SpaTuneError(f"--trial: {experiment} is not an experiment folder (no {EXPERIMENT_FILE} or {RESULTS_FILE})")
+    folder = experiment / trial_folder_name(str(trial_id).removeprefix("trial_"))
+    if not folder.is_dir():
+        known = sorted(p.name.removeprefix("trial_") for p in experiment.glob("trial_*") if p.is_dir())
+        raise SpaTuneError(f"--trial: {experiment} has no trial {trial_id!r} (its trials: {', '.join(known) or 'none'})")
+    return folder
+
+
 def newest_checkpoint(trial_dir: Path) -> Path:
     """The checkpoint of the highest step in a trial folder."""
     found = [p for p in trial_dir.glob("checkpoint_*") if is_checkpoint(p) and p.name.split("_")[-1].isdigit()]
@@ -54,7 +70,13 @@ def trial_location_of_run(run_id: str, tracking_uri: str, hint: str = "give --tr
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    from ..tracking.mlflow_runs import TUNE_PATH_TAG, check_tracking_server, quiet_mlflow_logs, sqlite_file, store_exists
+    from ..tracking.mlflow_runs import (
+        TUNE_PATH_TAG,
+        check_tracking_server,
+        quiet_mlflow_logs,
+        sqlite_file,
+        store_exists,
+    )
 
     if not store_exists(tracking_uri):
         raise SpaTuneError(f"{run_id}: no MLflow store at {tracking_uri} ({hint})")
@@ -77,7 +99,7 @@ def trial_location_of_run(run_id: str, tracking_uri: str, hint: str = "give --tr
         tune_path = str(sqlite_file(tracking_uri).parent)  # an experiment's default store lives in its folder
     if tune_path is None:
         raise SpaTuneError(f"{run_id}: its experiment does not say where its trials are; pass the trial folder instead")
-    return f"{str(tune_path).rstrip('/')}/trial_{trial_id}"
+    return f"{str(tune_path).rstrip('/')}/{trial_folder_name(trial_id)}"
 
 
 def find_checkpoint(run: str, tracking_uri: str | None = None, hint: str = "give --tracking-uri") -> Path:
@@ -87,6 +109,9 @@ def find_checkpoint(run: str, tracking_uri: str | None = None, hint: str = "give
     path = Path(run).expanduser()
     if is_checkpoint(path):
         return path
+    if path.is_dir() and is_experiment_dir(path):
+        raise SpaTuneError(f"{run}: an experiment folder; name one of its trials with --trial ID "
+                           "(the trial_id of `spa-tune report`)")
     if path.is_dir():
         return newest_checkpoint(path)
     if RUN_ID.match(run):
@@ -133,7 +158,7 @@ def best_dense_trial(experiment: Path) -> Path:
         trials = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) or "none"
         raise SpaTuneError(f"{experiment}: experiment has no completed dense trial (its trials: {trials})")
     best = max(dense, key=_f1)
-    folder = experiment / f"trial_{best.get('trial_id')}"
+    folder = experiment / trial_folder_name(best.get("trial_id"))
     if not folder.is_dir():
         raise SpaTuneError(f"{experiment}: its best dense trial's folder {folder.name} is not here "
                            "(trials kept in storage_path elsewhere?); copy it and name the trial folder")

@@ -21,8 +21,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ..config import TrialConfig, validate_trial_config
-from ..errors import TrainingDiverged
 from ..data.features import LABEL_COLUMNS, MODEL_COLUMNS
+from ..errors import TrainingDiverged
 from ..model.counting import count_weights, encoder_weight_count
 from ..pruning.control import all_mask_scores, eval_block_masks, set_masks
 from ..pruning.regularization import regularization

@@ -13,12 +13,12 @@ import numpy as np
 import torch
 
 from ..config import TrialConfig
-from ..errors import SpaTuneError
 from ..data.generate import write_generated_squad
+from ..errors import SpaTuneError
 from ..model.inject import prepare_model
 from ..model.loading import load_tokenizer
-from .precision import Precision, build_precision, precision_problem, resolve_precision
 from .data import trial_data
+from .precision import Precision, build_precision, precision_problem, resolve_precision
 from .teacher import load_teacher, load_trained_qa_model, tokenizer_name
 
 log = logging.getLogger(__name__)

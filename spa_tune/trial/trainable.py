@@ -23,12 +23,14 @@ from typing import Any
 import torch
 from ray import tune
 
-from ..config import TrialConfig
+from ..config import TrialConfig, validate_trial_config
 from ..errors import TrainingDiverged
 from ..search.diverged import divergence_result
 from ..spec.space import METRICS
+from ..strata import stratum_label, stratum_of
 from ..tracking.buffered import BufferedLogger, use_short_http_retries
 from ..tracking.mlflow_runs import ExperimentRuns, TrialRun
+from ..trial_values import SHEET_ROW, default_of, trial_values
 from .precision import resolve_precision
 from .records import read_block_masks
 from .runner import run_trial
@@ -57,9 +59,7 @@ class TrialContext:
 
     def trial_values(self, config: dict[str, Any]) -> dict[str, Any]:
         """A trial's values: the fixed keys (or its sheet row's), then the sampled ones."""
-        row = config.get("sheet_row")
-        base = self.sheet_rows[row] if row is not None else self.fixed
-        return {**base, **{k: v for k, v in config.items() if k != "sheet_row"}}
+        return trial_values(self.fixed, config, self.sheet_rows)
 
 
 def trial_device(requested: str, gpus: float) -> str:
@@ -142,18 +142,16 @@ def log_evaluation(run: TrialRun, record: dict[str, Any]) -> None:
 
 def run_tuned_trial(context: TrialContext, config: dict[str, Any]) -> None:
     """Train one sampled configuration under Ray Tune."""
-    from ..search.stratified_asha import stratum_label, stratum_of
-
     tune_context = tune.get_context()
     trial_id = tune_context.get_trial_id()
     use_short_http_retries()  # the trial's MLflow queue resends by itself
     values = {**context.trial_values(config), "output_dir": os.getcwd()}
-    values["device"] = trial_device(values.get("device", "auto"), context.gpus)
-    values["precision"] = resolve_precision(values.get("precision", "auto"), values["device"])  # logged as run
-    cfg = TrialConfig(**values)
+    values["device"] = trial_device(values.get("device", default_of("device")), context.gpus)
+    values["precision"] = resolve_precision(values.get("precision", default_of("precision")), values["device"])
+    cfg = validate_trial_config(values)  # as run: the precision logged is the one used
     torch.set_num_threads(max(1, int(context.cpus)))
     stratum = stratum_label(stratum_of(values, list(context.stratum_keys) or None))
-    tags = {**trial_tags(cfg, trial_id, stratum), **context.sheet_origins.get(config.get("sheet_row"), {})}
+    tags = {**trial_tags(cfg, trial_id, stratum), **context.sheet_origins.get(config.get(SHEET_ROW), {})}
     tags["hardware"] = hardware_label(cfg.device)
     params = {**cfg.model_dump(), "density": stratum}  # logged once: a restarted trial keeps its params
     run = TrialRun.open(context.runs, trial_id, trial_run_name(cfg, trial_id, stratum), params, tags)

@@ -70,7 +70,7 @@ class LocalCluster:
 
     def nodes(self) -> list[dict]:
         """``ray.nodes()`` as a driver of this cluster sees them."""
-        code = "import json, ray; ray.init(address=%r, logging_level='ERROR'); print(json.dumps(ray.nodes()))" % self.address
+        code = f"import json, ray; ray.init(address={self.address!r}, logging_level='ERROR'); print(json.dumps(ray.nodes()))"
         done = subprocess.run([sys.executable, "-c", code], env=self.env, capture_output=True, text=True, timeout=120)
         return json.loads(done.stdout.strip().splitlines()[-1])
 

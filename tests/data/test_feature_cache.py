@@ -17,7 +17,7 @@ import pytest
 
 from spa_tune.cli import main
 from spa_tune.config import TrialConfig
-from spa_tune.data.feature_cache import MANIFEST, TMP_SUFFIX, entry_keys, load_entry, open_cache
+from spa_tune.data.feature_cache import MANIFEST, entry_keys, load_entry, open_cache
 from spa_tune.data.generate import write_generated_squad
 from spa_tune.errors import SpaTuneError
 from spa_tune.trial.data import RECORD_FILE, built_data, trial_data

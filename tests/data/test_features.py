@@ -39,7 +39,7 @@ def test_long_context_overflows_into_labelled_windows(tokenizer):
         assert end >= start
         assert tokenizer.decode(features[i]["input_ids"][start : end + 1]) in ("lisbon", "harp")
     assert tokenizer.decode(features[len(features) - 1]["input_ids"][spans[-1][0] : spans[-1][1] + 1]) == "harp"
-    for i, (start, end) in enumerate(spans):
+    for start, end in spans:
         if start == 0:
             assert end == 0
 

@@ -3,8 +3,19 @@ import re
 import pytest
 
 from spa_tune.data.generate import (
-    ANIMALS, CITIES, COLOURS, FIRST, INSTRUMENTS, JOBS, LAST, NUMBERS, PET_NAMES, YEARS,
-    contexts_of, generate_squad, write_generated_squad,
+    ANIMALS,
+    CITIES,
+    COLOURS,
+    FIRST,
+    INSTRUMENTS,
+    JOBS,
+    LAST,
+    NUMBERS,
+    PET_NAMES,
+    YEARS,
+    contexts_of,
+    generate_squad,
+    write_generated_squad,
 )
 from spa_tune.data.squad_json import read_squad_json
 from spa_tune.errors import SpaTuneError

@@ -49,7 +49,7 @@ def chromium_path() -> str:
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        unavailable("the playwright package is missing: pip install -e '.[dev]'")
+        unavailable("the playwright package is missing: pip install -e '.[dev,e2e]'")
     return CHROMIUM
 
 

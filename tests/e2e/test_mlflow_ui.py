@@ -13,7 +13,6 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from spa_tune.experiment.folder import load_experiment
 from spa_tune.tracking.mlflow_runs import experiment_page
-
 from tests.servers import group_members
 
 from .conftest import POINTS

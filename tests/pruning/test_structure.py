@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from spa_tune.config import TrialConfig
+from spa_tune.config import TrialConfig, validate_trial_config
 from spa_tune.errors import SpaTuneError
-from spa_tune.config import validate_trial_config
 from spa_tune.model.counting import count_weights
 from spa_tune.model.inject import prepare_model
 from spa_tune.pruning.control import all_mask_scores, apply_threshold, eval_block_masks, masked_layers

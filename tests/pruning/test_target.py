@@ -50,8 +50,8 @@ def test_density_masks_keep_the_highest_scores_across_layers_by_weight():
         masks = density_keep_masks(layers, fraction)
         kept = sum(int(m.sum()) * 256 for m in masks)
         assert fraction * MASKED - 256 < kept <= fraction * MASKED
-        lowest_kept = min(float(l.mask_scores.detach()[m].min()) for l, m in zip(layers, masks) if m.any())
-        highest_dropped = max((float(l.mask_scores.detach()[~m].max()) for l, m in zip(layers, masks) if (~m).any()), default=-1e9)
+        lowest_kept = min(float(layer.mask_scores.detach()[m].min()) for layer, m in zip(layers, masks) if m.any())
+        highest_dropped = max((float(layer.mask_scores.detach()[~m].max()) for layer, m in zip(layers, masks) if (~m).any()), default=-1e9)
         assert lowest_kept >= highest_dropped
 
 
@@ -61,14 +61,14 @@ def test_density_masks_treat_a_shared_score_as_one_unit():
     model = prepare_model(tiny_bert(), cfg)
     layers = [layer for _, layer in masked_layers(model)]
     torch.manual_seed(1)
-    for scores in {id(l.mask_scores): l.mask_scores for l in layers}.values():
+    for scores in {id(layer.mask_scores): layer.mask_scores for layer in layers}.values():
         scores.data.normal_()
     masks = density_keep_masks(layers, 0.4)
     by_tensor = {}
     for layer, mask in zip(layers, masks):
         by_tensor.setdefault(id(layer.mask_scores), set()).add(tuple(mask.reshape(-1).tolist()))
     assert all(len(variants) == 1 for variants in by_tensor.values())  # q, k, v and output agree per head
-    kept = sum(int(m.sum()) * l.spec.block_rows * l.spec.block_cols for l, m in zip(layers, masks))
+    kept = sum(int(m.sum()) * layer.spec.block_rows * layer.spec.block_cols for layer, m in zip(layers, masks))
     unit = {}  # weights governed by one score: a whole head (4 matrices) or a whole neuron (2)
     for layer in layers:
         unit[id(layer.mask_scores)] = unit.get(id(layer.mask_scores), 0) + layer.spec.block_rows * layer.spec.block_cols

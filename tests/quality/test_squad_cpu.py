@@ -64,6 +64,7 @@ def test_the_study_compares_both_methods_at_two_targets_with_a_seed_spread(monke
         assert Path(spec.trial["train_file"]) == SHARED / "train-subset.json"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAVE_SHARED, reason="../shared/data/squad-v1.1 is not beside the project")
 def test_a_tiny_slice_runs_as_the_two_experiments(ray_runtime, tiny_model_dir, monkeypatch, tmp_path):
     from spa_tune.experiment.run import run_experiment

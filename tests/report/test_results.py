@@ -8,7 +8,8 @@ import numpy as np
 
 from spa_tune.report.figures import mask_image, mask_mosaic, pareto_figure, split_layer_name
 from spa_tune.report.results import format_table, pareto_front, sorted_rows, trial_row, trial_status, write_results_csv
-from spa_tune.search.stratified_asha import stratum_label, stratum_of
+from spa_tune.strata import stratum_label, stratum_of
+from spa_tune.trial_values import trial_values
 
 
 def test_trial_status_from_ray_status_and_steps():
@@ -41,7 +42,8 @@ def test_rows_sorted_by_f1_within_density():
 def test_trial_row_carries_method_density_searched_keys_and_metrics():
     metrics = {"f1": 81.5, "em": 72.0, "remaining_pct": 30.0, "learned_pct": 0.3, "learned_params": 9, "step": 10,
                "total_steps": 10, "node_id": "n1"}
-    r = trial_row("t1", {"final_lambda": 50}, {"method": "splopa", "regularization": "l1"}, metrics, "completed", "", ["final_lambda"])
+    r = trial_row("t1", trial_values({"method": "splopa", "regularization": "l1"}, {"final_lambda": 50}), metrics,
+                  "completed", "", ["final_lambda"])
     # the stratum label is stratified ASHA's (spa_tune.search.stratified_asha); only its use is checked here
     stratum = stratum_label(stratum_of({"method": "splopa", "regularization": "l1", "final_lambda": 50}, None))
     assert "final_lambda=50" in stratum

@@ -12,7 +12,8 @@ import pytest
 from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
 
 from spa_tune.search.diverged import DivergedTrialsFail, divergence_result
-from spa_tune.search.stratified_asha import StratifiedASHA, auto_stratum, stratum_label, stratum_of
+from spa_tune.search.stratified_asha import StratifiedASHA
+from spa_tune.strata import auto_stratum, stratum_label, stratum_of
 
 
 @pytest.mark.parametrize(

@@ -197,3 +197,12 @@ def test_the_original_sheet():
     assert "0 are marked '*'" in _error(lambda: trials(REFERENCE, rows=None))
     mnli = read_sheet(REFERENCE, "Details - MNLI")  # another column order, a VLKUP Code label column
     assert mnli.rows and "max_seq_length" in mnli.columns
+
+
+def test_without_openpyxl_a_sheet_is_one_line_naming_the_extra(sheet, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "openpyxl", None)  # as if the sheets extra were not installed
+    with pytest.raises(SpaTuneError) as err:
+        read_sheet(sheet, None)
+    assert str(err.value) == f"{sheet}: reading and writing sheets needs openpyxl: pip install 'spa-tune[sheets]'"

@@ -11,7 +11,6 @@ import sys
 import time
 import urllib.request
 
-
 from spa_tune.experiment.folder import create_experiment_dir, save_state
 from spa_tune.experiment.run import open_tracking
 from spa_tune.spec.load import validate_space

@@ -8,13 +8,13 @@ import pytest
 import torch
 from transformers import AutoModelForQuestionAnswering
 
+from spa_tune.config import validate_trial_config
 from spa_tune.errors import SpaTuneError
 from spa_tune.export.source import load_trained
 from spa_tune.model.fingerprint import frozen_parameter_names
 from spa_tune.trial import run_trial
 from spa_tune.trial.checkpoint import STATE_FILE, read_state, restore_model
 from spa_tune.trial.setup import build_trial
-from spa_tune.config import validate_trial_config
 
 from .test_trial import FAST
 

@@ -13,7 +13,10 @@ from spa_tune.trial import run_trial
 from spa_tune.trial.checkpoint import load_checkpoint, save_checkpoint
 from spa_tune.trial.optim import build_optimizer
 from spa_tune.trial.precision import (
-    backward_and_step, build_precision, precision_problem, resolve_precision,
+    backward_and_step,
+    build_precision,
+    precision_problem,
+    resolve_precision,
 )
 from spa_tune.trial.runner import training_loss
 from spa_tune.trial.setup import build_trial

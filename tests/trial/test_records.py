@@ -8,9 +8,22 @@ import torch
 
 from spa_tune.errors import SpaTuneError
 from spa_tune.trial.records import (
-    ACCOUNTING_FILE, BLOCK_MASKS_FILE, CONFIG_FILE, METRICS_LOG, append_metrics, logged_threshold, read_accounting,
-    read_block_masks, read_feature_cache_record, read_metrics_log, read_trial_config, restore_metrics_log,
-    write_accounting, write_block_masks, write_feature_cache_record, write_trial_config,
+    ACCOUNTING_FILE,
+    BLOCK_MASKS_FILE,
+    CONFIG_FILE,
+    METRICS_LOG,
+    append_metrics,
+    logged_threshold,
+    read_accounting,
+    read_block_masks,
+    read_feature_cache_record,
+    read_metrics_log,
+    read_trial_config,
+    restore_metrics_log,
+    write_accounting,
+    write_block_masks,
+    write_feature_cache_record,
+    write_trial_config,
 )
 
 

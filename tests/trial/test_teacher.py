@@ -30,7 +30,11 @@ from spa_tune.trial.checkpoint import CONFIG_FILE, STATE_FILE
 from spa_tune.trial.locate import newest_checkpoint, trained_checkpoint, trained_model_problem
 from spa_tune.trial.setup import build_trial
 from spa_tune.trial.teacher import (
-    clear_teacher_cache, load_teacher, load_trained_qa_model, teacher_loads, tokenizer_name,
+    clear_teacher_cache,
+    load_teacher,
+    load_trained_qa_model,
+    teacher_loads,
+    tokenizer_name,
 )
 
 SMALL = dict(
