@@ -4,7 +4,9 @@ Two short fine-pruning trials of MiniLM-L6-H384 (topK to 10 % of the blocks, gen
 trained, one with 32x32 block masks and one with ``mask_structure: heads_neurons``; each is
 exported (masks folded, dead heads and neurons removed). Then the dense model and both exports
 run on the same input (batch 1, sequence 384), taking turns in every round; the median latency of
-each and its ratio to the dense model are printed. Target: >= 3x at about 10 % remaining.
+each and its ratio to the dense model are printed. Target: >= 3x at about 10 % remaining. With the
+``onnx`` extra installed, the dense model and both exports also run as ONNX in onnxruntime in the same
+rounds (``spa-tune export --format onnx``), each ONNX export's ratio given to the dense ONNX model.
 
 Run: ``python bench/export_speedup.py [--runs 30] [--set key=value ...]`` (about 5 minutes on 2 cores).
 """
@@ -20,6 +22,7 @@ import torch
 from spa_tune.config import parse_overrides
 from spa_tune.export.commands import run_export
 from spa_tune.export.latency import latency_inputs, measure_latency
+from spa_tune.export.onnx_export import OnnxModel, write_onnx
 from spa_tune.export.package import load_exported, parameter_count
 from spa_tune.model.loading import load_qa_model
 from spa_tune.trial.runner import run_trial
@@ -50,7 +53,15 @@ def main() -> None:
             rows[name] = {"remaining_pct": metrics["remaining_pct"], "f1": metrics["f1"], "layout": summary["layout"]}
         dense = load_qa_model(overrides.get("model", TRIAL["model"])).eval()
         inputs = latency_inputs(dense.config)
-        times = measure_latency({"dense": dense, **models}, inputs, runs=args.runs)
+        onnx = {}
+        try:
+            example = latency_inputs(dense.config, sequence_length=64)
+            for name, model in {"dense": dense, **models}.items():
+                onnx[f"{name} onnx"] = OnnxModel(write_onnx(model, Path(tmp) / f"{name}.onnx", example))
+        except Exception as err:  # noqa: BLE001  (no onnx extra: the torch rows alone)
+            print(f"no ONNX rows: {err}")
+            onnx = {}
+        times = measure_latency({"dense": dense, **models, **onnx}, inputs, runs=args.runs)
     length = inputs["input_ids"].shape[1]
     print(f"\nCPU latency, batch 1, sequence {length}, median of {args.runs} interleaved rounds, "
           f"{torch.get_num_threads()} threads")
@@ -60,6 +71,10 @@ def main() -> None:
         heads, neurons = sum(row["layout"]["heads"]), sum(row["layout"]["neurons"])
         print(f"{name:<15}{row['remaining_pct']:>12.1f}{parameter_count(models[name]):>12,}{heads:>8}{neurons:>9}"
               f"{times[name]:>9.1f}{times['dense'] / times[name]:>9.2f}x")
+    for name in onnx:
+        if name != "dense onnx":
+            print(f"{name:<15}{'':>12}{'':>12}{'':>8}{'':>9}{times[name]:>9.1f}{times['dense onnx'] / times[name]:>9.2f}x"
+                  f"  (to the dense ONNX model, {times['dense onnx']:.1f} ms)")
     print("target: >= 3x at about 10 % remaining (the heads_neurons structure is what makes whole heads and neurons go)")
 
 

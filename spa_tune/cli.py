@@ -88,8 +88,8 @@ def experiment_exit_code(rows: list[dict]) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     """Check a space file without running anything; print what it would run."""
     from .experiment.run import plan_write_back
-    from .sheet.plan import plan_sheet
-    from .spec.load import check_rows_report, load_space, planned_trials
+    from .sheet.plan import check_rows_report, plan_sheet
+    from .spec.load import load_space, planned_trials
 
     spec = load_space(args.space, (args.set or []) + sheet_overrides(args))
     plan = plan_sheet(spec, str(args.space))
@@ -127,7 +127,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     """Serve the MLflow UI of an experiment's store on 127.0.0.1 (until Ctrl-C)."""
-    from .tracking.ui import serve_ui
+    from .experiment.ui import serve_ui
 
     return serve_ui(args.experiment, host=args.host, port=args.port)
 
@@ -159,7 +159,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         run = str(experiment_trial(Path(args.run).expanduser(), args.trial))
     run_export(
         run, Path(args.out).expanduser(), adapter_only=args.adapter_only, tracking_uri=args.tracking_uri,
-        check=args.check, max_eval_samples=args.max_eval_samples, latency_runs=args.latency_runs,
+        check=args.check, max_eval_samples=args.max_eval_samples, latency_runs=args.latency_runs, fmt=args.format,
     )
     return 0
 
@@ -263,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "or an experiment folder with --trial")
     export.add_argument("--trial", metavar="ID", help="with an experiment folder: the trial to export (its trial_id)")
     export.add_argument("--out", required=True, help="new folder (model) or file (--adapter-only); never overwritten")
+    export.add_argument("--format", choices=("hf", "onnx"), default="hf",
+                        help="hf: Hugging Face model folder; onnx: model.onnx of the pruned network for onnxruntime")
     export.add_argument("--adapter-only", action="store_true", help="SPLoPA: write only the adapter (safetensors file)")
     export.add_argument("--tracking-uri", help="MLflow store of a run id (default MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
     export.add_argument("--check", action="store_true", help="score masked and exported model on the trial's eval set")

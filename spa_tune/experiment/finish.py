@@ -4,21 +4,35 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SpaTuneError
+from ..layout import RESULTS_FILE
 from ..report.command import write_experiment_report
 from ..report.figures import save_pareto_plot
-from ..report.results import completed_front, format_table, rows_from_trials, sorted_rows, write_results_csv
+from ..report.results import completed_front, rows_from_trials, sorted_rows, write_results_csv
 from ..spec.space import SpaceSpec
+from ..storage import END_FILES, START_FILES
+from ..text_table import format_table
 from ..tracking.mlflow_runs import ExperimentRuns, finish_parent_run, trial_run_link
-from .folder import tune_experiment_path
+from .folder import save_beside_trials, tune_experiment_path
 from .outcome import mark_diverged
-from .run import ExperimentOutcome
-from .storage import END_FILES, START_FILES, save_beside_trials
 
 log = logging.getLogger("spa_tune.sheet")
 TABLE_COLUMNS = ("trial_id", "method", "density", "em", "f1", "remaining_pct", "learned_pct", "step", "status")
+
+
+@dataclass
+class ExperimentOutcome:
+    """What a finished (or stopped) experiment left behind."""
+
+    folder: Path
+    runs: ExperimentRuns
+    rows: list[dict]
+    front: list[dict]
+    results_csv: Path
+    pareto_png: Path
 
 
 def front_axes(spec: SpaceSpec) -> tuple[str, str]:
@@ -59,7 +73,7 @@ def finish_experiment(spec: SpaceSpec, folder: Path, runs: ExperimentRuns, plan=
     rows = sorted_rows([mark_diverged(row, trial, trial.status) for row, trial in zip(rows, trials)])
     x, y = front_axes(spec)
     front = completed_front(rows, x=x, y=y)
-    results_csv = write_results_csv(rows, folder / "results.csv")
+    results_csv = write_results_csv(rows, folder / RESULTS_FILE)
     pareto_png = save_pareto_plot(rows, front, folder / "pareto.png", x=x, y=y)
     unfinished = [r for r in rows if r["status"] == "unfinished"]
     report_files = write_experiment_report(spec.name, rows, searched, folder)  # report.md, pareto_learned.png

@@ -14,17 +14,11 @@ import yaml
 
 from ..errors import SpaTuneError
 from ..files import replace_atomically
+from ..layout import SPACE_FILE, STATE_FILE, is_uri
 from ..spec.load import validate_space
 from ..spec.space import SpaceSpec
+from ..storage import upload_files
 from ..tracking.mlflow_runs import ExperimentRuns
-
-SPACE_FILE = "space.yaml"
-STATE_FILE = "experiment.json"
-
-
-def is_uri(storage_path: str) -> bool:
-    """Whether ``storage_path`` names remote storage (``s3://``, ``gs://``, ``file://`` ...)."""
-    return "://" in storage_path
 
 
 def experiment_dir(spec: SpaceSpec) -> Path:
@@ -115,3 +109,10 @@ def load_experiment(folder: str | Path) -> tuple[Path, SpaceSpec, ExperimentRuns
         raise SpaTuneError(f"{space_file}: expected a mapping of space sections")
     spec = validate_space(data, str(space_file))
     return folder, spec, runs
+
+
+def save_beside_trials(spec: SpaceSpec, folder: Path, names: tuple[str, ...]) -> list[str]:
+    """With a URI ``storage_path``, copy spa-tune's files ``names`` from ``folder`` to the experiment's URI."""
+    if not is_uri(spec.storage_path):
+        return []
+    return upload_files(folder, tune_experiment_path(spec, folder), names)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SpaTuneError
+from ..layout import trial_folder_name
 from ..sheet.outcome import save_writer
-from ..sheet.plan import load_plan, plan_sheet, save_plan
-from ..spec.load import check_rows_report
+from ..sheet.plan import check_rows_report, load_plan, plan_sheet, save_plan
 from ..spec.space import SpaceSpec
+from ..storage import START_FILES, check_artifact_store, check_experiment_storage
 from ..tracking.mlflow_runs import (
     EXPERIMENT_DIR_TAG,
     TUNE_PATH_TAG,
@@ -27,34 +27,22 @@ from ..tracking.mlflow_runs import (
     quiet_mlflow_logs,
     start_parent_run,
 )
-from ..trial.locate import trial_folder_name
 from ..trial_values import default_of
+from .finish import ExperimentOutcome, finish_experiment
 from .folder import (
     create_experiment_dir,
     feature_cache_location,
     is_uri,
     load_experiment,
     refuse_existing,
+    save_beside_trials,
     save_state,
     tune_experiment_path,
     tune_storage,
 )
 from .ray_session import ray_session
-from .storage import START_FILES, check_artifact_store, check_experiment_storage, save_beside_trials
 
 log = logging.getLogger("spa_tune.experiment")
-
-
-@dataclass
-class ExperimentOutcome:
-    """What a finished (or stopped) experiment left behind."""
-
-    folder: Path
-    runs: ExperimentRuns
-    rows: list[dict]
-    front: list[dict]
-    results_csv: Path
-    pareto_png: Path
 
 
 def quiet_tracking_logs() -> None:
@@ -116,8 +104,8 @@ def build_tuner(spec: SpaceSpec, folder: Path, runs: ExperimentRuns, restore: bo
     from ..search.build import build_scheduler, build_searcher
     from ..search.domains import param_space
     from ..sheet.plan import row_points
-    from ..trial.trainable import TrialContext, make_trainable
     from .callbacks import SheetResults, TrialOutcomeTags
+    from .trainable import TrialContext, make_trainable
 
     cache = {"feature_cache": feature_cache_location(spec, folder)}  # the trial section's own value wins
     context = TrialContext(
@@ -223,7 +211,6 @@ def run_experiment(spec: SpaceSpec, source: str, address: str | None = None) -> 
     Everything that can be checked without Ray is checked first (tracking server, an existing
     experiment); the folder and the parent run are created once Ray is up and has room for a trial.
     """
-    from .finish import finish_experiment
 
     quiet_tracking_logs()
     problem = spec.mlflow.tracking_uri and check_tracking_server(spec.mlflow.tracking_uri)
@@ -255,7 +242,6 @@ def resume_experiment(folder: str | Path, address: str | None = None) -> Experim
     """Continue an interrupted experiment: finished trials stay, the others go on from checkpoints."""
     from ray import tune
 
-    from .finish import finish_experiment
 
     quiet_tracking_logs()
     folder, spec, runs = load_experiment(folder)

@@ -14,12 +14,14 @@ from torch import nn
 from ..errors import SpaTuneError
 from ..model.counting import count_weights, is_added_parameter
 from ..model.loading import load_qa_model, load_tokenizer
+from ..trial.scoring import score_models
 from ..trial.setup import quiet_library_progress_bars
 from ..trial.teacher import tokenizer_name
 from .adapter import adapter_size, apply_adapter, read_adapter, save_adapter
-from .check import score_models
 from .fold import fold_masks
 from .latency import latency_inputs, measure_latency
+from .onnx_export import INPUTS as INPUT_NAMES
+from .onnx_export import ONNX_FILE, OnnxModel, logits_difference, write_onnx
 from .package import (
     SavedModel,
     load_exported,
@@ -33,6 +35,8 @@ from .remote import located_checkpoint
 from .source import TrainedTrial, load_trained
 
 SUMMARY_FILE = "export.json"
+FORMATS = ("hf", "onnx")
+ONNX_TOLERANCE = 1e-3  # largest absolute logit difference between the ONNX model and the trained (masked) model
 
 
 def _say(text: str) -> None:
@@ -50,16 +54,18 @@ def dense_file_bytes(model: nn.Module) -> int:
         return weights_bytes(Path(tmp))
 
 
-def compare_latency(dense: nn.Module, exported: nn.Module, runs: int) -> dict:
-    """Latency of the dense and the exported model on the same inputs, and their ratio."""
-    inputs = latency_inputs(dense.config)
+def compare_latency(dense, exported, runs: int, config=None, engine: str = "torch") -> dict:
+    """Latency of the dense and the exported model (torch modules, or ``OnnxModel``s with ``config``) on the
+    same inputs, and their ratio."""
+    inputs = latency_inputs(config if config is not None else dense.config)
     times = measure_latency({"dense": dense, "exported": exported}, inputs, runs=runs)
     result = {
         "dense_ms": times["dense"], "exported_ms": times["exported"], "speedup": times["dense"] / times["exported"],
         "sequence_length": int(inputs["input_ids"].shape[1]), "runs": runs, "threads": torch.get_num_threads(),
+        "engine": engine,
     }
     _say(f"  latency (CPU, batch 1, sequence {result['sequence_length']}, median of {runs} interleaved runs, "
-         f"{result['threads']} threads): "
+         f"{result['threads']} threads, {engine}): "
          f"dense {result['dense_ms']:.1f} ms, exported {result['exported_ms']:.1f} ms, "
          f"ratio {result['speedup']:.2f}x")
     return result
@@ -108,6 +114,44 @@ def export_model(
     return saved, summary
 
 
+def export_onnx(trained: TrainedTrial, out: Path, latency_runs: int) -> dict:
+    """Fold, shrink and write the pruned network as ``model.onnx`` (with the tokenizer), check its logits
+    against the trained masked model in onnxruntime, and time it against the dense network's ONNX."""
+    out.mkdir(parents=True, exist_ok=True)
+    accounting = count_weights(trained.model, trained.cfg.method)
+    dense = fold_masks(trained.model)
+    tokenizer = load_tokenizer(tokenizer_name(trained.cfg.model, trained.cfg.tokenizer))
+    with tempfile.TemporaryDirectory(prefix="spa-tune-onnx-") as tmp:
+        saved = save_model_folder(copy.deepcopy(dense), Path(tmp) / "model", tokenizer)
+        exported = load_exported(Path(tmp) / "model")
+        example = latency_inputs(dense.config, sequence_length=64)
+        write_onnx(exported, out / ONNX_FILE, example)
+        tokenizer.save_pretrained(str(out))
+        pruned_onnx = OnnxModel(out / ONNX_FILE)
+        shapes = [latency_inputs(dense.config), latency_inputs(dense.config, sequence_length=128, seed=1)]
+        shapes[1] = {name: tensor.repeat(2, 1) for name, tensor in shapes[1].items()}  # batch 2: dynamic axes
+        difference = max(logits_difference(trained.model, pruned_onnx, inputs) for inputs in shapes)
+        _say(f"  {saved.layout.describe()}")
+        _say(f"  ONNX: {out / ONNX_FILE} ({_mb((out / ONNX_FILE).stat().st_size)}); largest logit difference "
+             f"from the trained model {difference:.2e} (tolerance {ONNX_TOLERANCE:g})")
+        if difference > ONNX_TOLERANCE:
+            raise SpaTuneError(f"--format onnx: the ONNX model's logits differ from the trained model's by "
+                               f"{difference:.2e} (more than {ONNX_TOLERANCE:g})")
+        summary = {
+            "trial": trial_summary(trained), "format": "onnx", "file": ONNX_FILE,
+            "layout": {"heads": saved.layout.heads, "neurons": saved.layout.neurons},
+            "parameters": {"dense": parameter_count(dense), "exported": parameter_count(exported)},
+            "remaining_pct": accounting.remaining_pct, "max_logit_difference": difference,
+        }
+        if latency_runs:
+            write_onnx(dense, Path(tmp) / "dense.onnx", example)
+            summary["latency"] = compare_latency(OnnxModel(Path(tmp) / "dense.onnx"), pruned_onnx, latency_runs,
+                                                 dense.config, "onnxruntime")
+    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str))
+    _say(f"  saved: {out}  (run: onnxruntime.InferenceSession(\"{out / ONNX_FILE}\"), inputs {', '.join(INPUT_NAMES)})")
+    return summary
+
+
 def check_scores(masked: dict, exported: dict, tolerance: float = 0.1) -> dict:
     """Print masked and exported EM/F1; more than ``tolerance`` apart is an error."""
     _say(f"  EM/F1 on the trial's evaluation set: masked {masked['em']:.2f}/{masked['f1']:.2f}, "
@@ -139,8 +183,14 @@ def export_adapter(trained: TrainedTrial, out: Path) -> dict:
 
 
 def run_export(run: str, out: Path, adapter_only: bool = False, tracking_uri: str | None = None, check: bool = False,
-               max_eval_samples: int | None = None, latency_runs: int = 20) -> dict:
-    """`spa-tune export`: a Hugging Face model folder, or with ``adapter_only`` a SPLoPA adapter file."""
+               max_eval_samples: int | None = None, latency_runs: int = 20, fmt: str = "hf") -> dict:
+    """`spa-tune export`: a Hugging Face model folder, an ONNX model (``fmt`` onnx), or with
+    ``adapter_only`` a SPLoPA adapter file."""
+    if fmt not in FORMATS:
+        raise SpaTuneError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    if fmt == "onnx" and (adapter_only or check):
+        raise SpaTuneError("--format onnx: writes the whole pruned model, checked by its logits; "
+                           "--adapter-only and --check are for the Hugging Face format")
     refuse_existing(out, "file" if adapter_only else "folder")
     quiet_library_progress_bars()
     with located_checkpoint(run, tracking_uri) as (checkpoint, origin):  # a URI's checkpoint: downloaded for now
@@ -155,6 +205,9 @@ def run_export(run: str, out: Path, adapter_only: bool = False, tracking_uri: st
         _say(f"  saved: {out} ({_mb(summary['file_bytes'])}); rebuild the task model with "
              f"`spa-tune apply-adapter {trained.cfg.model} {out} --out DIR`")
         return summary
+    if fmt == "onnx":
+        with written_atomically(out) as target:
+            return export_onnx(trained, target, latency_runs)
     with written_atomically(out) as target:  # a failed --check or an interruption leaves no half folder
         saved, summary = export_model(trained, target, check, max_eval_samples, latency_runs)
     say_saved(saved, out)

@@ -13,8 +13,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..experiment.folder import is_uri
-from ..experiment.storage import fetch_checkpoint
+from ..layout import is_uri
+from ..storage import fetch_checkpoint
 from ..trial.locate import RUN_ID, find_checkpoint, trial_location_of_run
 
 

@@ -17,15 +17,13 @@ from pathlib import Path
 import yaml
 
 from ..errors import SpaTuneError
-from ..experiment.folder import SPACE_FILE, STATE_FILE, is_uri
+from ..layout import RESULTS_FILE, SPACE_FILE, STATE_FILE, is_uri, trial_folder_name
 from ..tracking.mlflow_runs import TRIAL_ID_TAG, check_tracking_server, quiet_mlflow_logs, store_exists
-from ..trial.locate import trial_folder_name
 from .results import RESULT_METRICS, SHEET_COLUMNS
 from .runs import child_runs, rows_from_runs
 from .seeds import with_config
 from .values import parse_value
 
-RESULTS_FILE = "results.csv"
 # results.csv columns that are not searched params; the remaining columns are.
 RESULT_COLUMNS = ("trial_id", "method", "pruning_method", "density", *RESULT_METRICS, "status", "error", "node_id",
                   *SHEET_COLUMNS)
@@ -64,7 +62,7 @@ def collect(argument: str, tracking_uri: str) -> Source:
 
 def uri_source(uri: str) -> Source:
     """The trials of the experiment at ``uri``, from the files spa-tune copied there (read into a temporary folder)."""
-    from ..experiment.storage import fetch_experiment_files
+    from ..storage import fetch_experiment_files
 
     with tempfile.TemporaryDirectory(prefix="spa-tune-report-") as tmp:
         return folder_source(fetch_experiment_files(uri, Path(tmp)))

@@ -13,8 +13,8 @@ import json
 from collections.abc import Mapping, Sequence
 
 from ..errors import SpaTuneError
+from ..text_table import cell_text, format_table
 from .combine import Report
-from .results import cell_text, format_table
 from .seed_tables import SEED_NOTE, display_table, group_record
 from .values import json_value
 

@@ -123,13 +123,6 @@ def write_results_csv(rows: Sequence[dict], path: str | Path) -> Path:
     return path
 
 
-def cell_text(value: Any) -> str:
-    """A table cell: floats rounded for reading (small ones to 4 significant digits), None empty."""
-    if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) < 1e-2 and value else f"{value:.2f}"
-    return "" if value is None else str(value)
-
-
 def completed_front(rows: Sequence[dict], x: str, y: str = "f1") -> list[dict]:
     """Pareto front of ``y`` against ``x`` over the completed trials (all trials when none completed).
 
@@ -138,11 +131,3 @@ def completed_front(rows: Sequence[dict], x: str, y: str = "f1") -> list[dict]:
     completed = [r for r in rows if r.get("status") == "completed"]
     return pareto_front(completed or list(rows), x=x, y=y)
 
-
-def format_table(rows: Sequence[dict], columns: Sequence[str]) -> str:
-    """A plain-text table of ``columns``, numbers rounded for reading."""
-    table = [list(columns)] + [[cell_text(row.get(c)) for c in columns] for row in rows]
-    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
-    lines = ["  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip() for line in table]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)

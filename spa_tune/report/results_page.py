@@ -30,7 +30,7 @@ from pydantic import ValidationError  # noqa: E402
 
 from ..config import TrialConfig  # noqa: E402
 from ..errors import SpaTuneError  # noqa: E402
-from ..experiment.folder import SPACE_FILE, STATE_FILE  # noqa: E402
+from ..layout import SPACE_FILE, STATE_FILE  # noqa: E402
 from ..tracking.mlflow_runs import TRIAL_ID_TAG  # noqa: E402
 from ..trial_values import default_of, trial_values, with_defaults  # noqa: E402
 from .collect import RESULTS_FILE, mlflow_query, read_results_csv, read_state, tracking_client  # noqa: E402
@@ -75,7 +75,7 @@ def trial_setting(row: dict[str, Any], trial: dict[str, Any]) -> str:
             parts.append(f"lambda {_plain(values.get('final_lambda'))}")
     if row["method"] == "splopa":
         parts.append(f"K={values.get('num_splopa_prototypes')} r={values.get('splopa_prototype_rank')}")
-    base = trial_values({}, trial)
+    base = row_values({}, trial)
     if number(values.get("seed")) != number(base.get("seed")):
         parts.append(f"seed {_plain(values.get('seed'))}")
     for key, label in (("learning_rate", "lr"), ("adapter_learning_rate", "adapter lr")):
@@ -152,10 +152,10 @@ def markdown(lines: Sequence[dict[str, str]], columns: Sequence[str]) -> str:
 
 def untrained_scores(trial: dict[str, Any]) -> dict[str, float]:
     """EM and F1 of the pretrained model with its new, untrained QA head on the experiment's evaluation set."""
-    from ..export.check import score_models
     from ..model.inject import prepare_model
     from ..model.loading import load_qa_model
     from ..trial.locate import base_model_name
+    from ..trial.scoring import score_models
     from ..trial.setup import seed_everything
 
     with tempfile.TemporaryDirectory(prefix="spa-tune-untrained-") as tmp:
@@ -226,7 +226,7 @@ def versions() -> dict[str, str]:
 
 def scale_text(trial: dict[str, Any]) -> str:
     """The data and schedule of the trials, in one sentence."""
-    trial = trial_values({}, trial)
+    trial = row_values({}, trial)
     articles = trial.get("max_train_articles")
     eval_articles = trial.get("max_eval_articles")
     return (

@@ -14,7 +14,9 @@ from typing import Any
 
 from ..config import TrialConfig
 from ..errors import SpaTuneError
+from ..spec.load import REPORTS_ONCE, eval_every_of
 from ..spec.space import SpaceSpec
+from .layout import sheet_label
 from .read import read_sheet
 from .rows import row_trial
 from .select import default_selection, select_rows
@@ -142,3 +144,22 @@ def load_plan(folder: Path) -> SheetPlan | None:
     """The plan saved with an experiment, if it ran sheet rows."""
     path = folder / PLAN_FILE
     return SheetPlan.from_json(path.read_text()) if path.exists() else None
+
+
+def check_rows_report(plan, spec: SpaceSpec, source: str) -> None:
+    """The rows of a ``SheetPlan`` that would run under ASHA must evaluate during training too.
+
+    Called where an experiment is checked (``spa-tune --space``, ``validate``), after its sheet was
+    read. A row's own ``eval_every`` cell is named by its cell; a row that takes the value from the
+    trial section (or its default) names the trial section of ``source``, the space file.
+    """
+    if plan is None or spec.scheduler.type != "asha" or "eval_every" in spec.search:
+        return  # searched: the search's values were checked with the space
+    for planned in plan.rows:
+        if eval_every_of(planned.values) != 0:
+            continue
+        cell = planned.cells.get("eval_every")
+        if cell:
+            raise SpaTuneError(f"{sheet_label(plan.path, plan.sheet)} {cell}: eval_every: 0 {REPORTS_ONCE} (row {planned.row})")
+        default = "" if "eval_every" in spec.trial else " (the default)"
+        raise SpaTuneError(f"{source}: trial.eval_every: 0{default} {REPORTS_ONCE} (sheet row {planned.row} takes it)")

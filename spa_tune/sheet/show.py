@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..report.results import format_table
+from ..text_table import format_table
 from .plan import PlannedRow, SheetPlan
 
 TABLE_FIRST = ("row", "exp_id", "code", "method")

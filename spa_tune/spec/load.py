@@ -177,7 +177,7 @@ REPORTS_ONCE = (
 )
 
 
-def _eval_every(values: dict[str, Any]) -> int:
+def eval_every_of(values: dict[str, Any]) -> int:
     return TrialConfig(**values).eval_every
 
 
@@ -192,38 +192,17 @@ def check_reports_during_training(spec: SpaceSpec) -> None:
         return
     if "eval_every" in spec.search:
         for field, value in domain_candidates(spec.search["eval_every"]):
-            if _eval_every({**spec.trial, "eval_every": value}) == 0:
+            if eval_every_of({**spec.trial, "eval_every": value}) == 0:
                 raise SpaTuneError(f"search.eval_every.{field}: 0 {REPORTS_ONCE}")
         for i, point in enumerate(spec.searcher.points_to_evaluate):
-            if "eval_every" in point and _eval_every({**spec.trial, **point}) == 0:
+            if "eval_every" in point and eval_every_of({**spec.trial, **point}) == 0:
                 raise SpaTuneError(f"searcher.points_to_evaluate[{i}].eval_every: 0 {REPORTS_ONCE}")
         return
     if spec.grid_from_sheet is not None and spec.searcher.type == "grid":
         return
-    if _eval_every(spec.trial) == 0:
+    if eval_every_of(spec.trial) == 0:
         default = "" if "eval_every" in spec.trial else " (the default)"
         raise SpaTuneError(f"trial.eval_every: 0{default} {REPORTS_ONCE}")
-
-
-def check_rows_report(plan, spec: SpaceSpec, source: str) -> None:
-    """The rows of a ``SheetPlan`` that would run under ASHA must evaluate during training too.
-
-    Called where an experiment is checked (``spa-tune --space``, ``validate``), after its sheet was
-    read. A row's own ``eval_every`` cell is named by its cell; a row that takes the value from the
-    trial section (or its default) names the trial section of ``source``, the space file.
-    """
-    if plan is None or spec.scheduler.type != "asha" or "eval_every" in spec.search:
-        return  # searched: the search's values were checked with the space
-    from ..sheet.layout import sheet_label
-
-    for planned in plan.rows:
-        if _eval_every(planned.values) != 0:
-            continue
-        cell = planned.cells.get("eval_every")
-        if cell:
-            raise SpaTuneError(f"{sheet_label(plan.path, plan.sheet)} {cell}: eval_every: 0 {REPORTS_ONCE} (row {planned.row})")
-        default = "" if "eval_every" in spec.trial else " (the default)"
-        raise SpaTuneError(f"{source}: trial.eval_every: 0{default} {REPORTS_ONCE} (sheet row {planned.row} takes it)")
 
 
 def validate_space(data: dict[str, Any], source: str, set_paths: set[str] | None = None) -> SpaceSpec:

@@ -17,20 +17,15 @@ from pathlib import Path
 
 from ..config import TrialConfig, validate_trial_config
 from ..errors import SpaTuneError
+from ..layout import RESULTS_FILE, trial_folder_name
+from ..layout import STATE_FILE as EXPERIMENT_FILE
 from ..model.loading import OFFLINE_MODEL_NAME, expanded, model_name_problem
 from .checkpoint import STATE_FILE, is_checkpoint
 from .records import CONFIG_FILE, read_trial_config
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
-RESULTS_FILE = "results.csv"  # written by the experiment when it ends (spa_tune.experiment.finish)
-EXPERIMENT_FILE = "experiment.json"  # spa_tune.experiment.folder.STATE_FILE (experiment imports trial, not back)
 DENSE = "dense"
 RUN_ID_HINT = "set MLFLOW_TRACKING_URI, or name the trial folder"
-
-
-def trial_folder_name(trial_id: str) -> str:
-    """The folder a trial of an experiment writes to, under the experiment's storage: ``trial_<id>``."""
-    return f"trial_{trial_id}"
 
 
 def experiment_trial(experiment: Path, trial_id: str) -> Path:

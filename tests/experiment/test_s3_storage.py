@@ -32,6 +32,8 @@ from ..s3server import S3Server
 from ..servers import free_port, mlflow_server
 from .conftest import write_space
 
+pytestmark = pytest.mark.ray  # drivers with a local Ray of their own
+
 RUNS_BUCKET, ARTIFACTS_BUCKET = "spa-runs", "spa-mlflow"
 STORAGE = f"s3://{RUNS_BUCKET}/runs"
 

@@ -6,7 +6,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import write_space
+
+pytestmark = pytest.mark.ray  # its own driver and local Ray, in a subprocess
 
 SECRETS = {
     "AWS_SECRET_ACCESS_KEY": "planted-aws-secret-5f1e9c",

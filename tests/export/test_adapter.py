@@ -10,11 +10,11 @@ from safetensors import safe_open
 
 from spa_tune.cli import main
 from spa_tune.export.adapter import adapter_size
-from spa_tune.export.check import score_models
 from spa_tune.export.commands import run_apply_adapter, run_export
 from spa_tune.export.package import load_exported
 from spa_tune.export.source import load_trained, newest_checkpoint
 from spa_tune.model.counting import count_weights
+from spa_tune.trial.scoring import score_models
 from tests.conftest import tiny_bert
 
 

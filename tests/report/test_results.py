@@ -7,8 +7,9 @@ import csv
 import numpy as np
 
 from spa_tune.report.figures import mask_image, mask_mosaic, pareto_figure, split_layer_name
-from spa_tune.report.results import format_table, pareto_front, sorted_rows, trial_row, trial_status, write_results_csv
+from spa_tune.report.results import pareto_front, sorted_rows, trial_row, trial_status, write_results_csv
 from spa_tune.strata import stratum_label, stratum_of
+from spa_tune.text_table import format_table
 from spa_tune.trial_values import trial_values
 
 

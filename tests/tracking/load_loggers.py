@@ -53,9 +53,9 @@ def layer_table(metrics: dict[str, float]) -> dict[str, dict[str, float]]:
 
 def run_logger(logger: int, args: argparse.Namespace) -> dict:
     """One trial's MLflow logging, from opening its run to draining its queue; its counts."""
+    from spa_tune.experiment.trainable import MLFLOW_DRAIN_SECONDS, log_evaluation
     from spa_tune.tracking.buffered import BufferedLogger, use_short_http_retries
     from spa_tune.tracking.mlflow_runs import ExperimentRuns, TrialRun
-    from spa_tune.trial.trainable import MLFLOW_DRAIN_SECONDS, log_evaluation
 
     use_short_http_retries()  # as run_tuned_trial does before a trial opens its run
     runs = ExperimentRuns(args.tracking_uri, args.experiment_id, args.parent_run_id)
@@ -119,7 +119,7 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=2.0)
     parser.add_argument("--eval-every", type=int, default=100)
     args = parser.parse_args()
-    import spa_tune.trial.trainable  # noqa: F401  imported once, before the fork
+    import spa_tune.experiment.trainable  # noqa: F401  imported once, before the fork
 
     pids = []
     for logger in range(args.loggers):

@@ -15,9 +15,9 @@ import time
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
+from spa_tune.experiment.trainable import log_evaluation
 from spa_tune.tracking.buffered import TRIAL_HTTP_RETRIES, BufferedLogger
 from spa_tune.tracking.mlflow_runs import STEP_METRICS, TrialRun, start_parent_run
-from spa_tune.trial.trainable import log_evaluation
 from tests.tracking.answer_dropping_proxy import AnswerDroppingProxy
 from tests.tracking.head_server import start_head_server
 from tests.tracking.load_loggers import evaluation

@@ -1,4 +1,4 @@
-"""Score a model on a trial's evaluation set, to check an export answers as the trained model does."""
+"""Score models on a trial's evaluation set: an export against its trained model, an untrained model for the results page."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from ..config import TrialConfig
 from ..data.features import build_eval_dataset
 from ..data.loading import load_eval_split
 from ..model.loading import load_tokenizer
-from ..trial.evaluate import evaluate
-from ..trial.setup import GENERATED_DATASET, data_files, quiet_library_progress_bars
-from ..trial.teacher import tokenizer_name
+from .evaluate import evaluate
+from .setup import GENERATED_DATASET, data_files, quiet_library_progress_bars
+from .teacher import tokenizer_name
 
 
 def score_models(models: dict[str, nn.Module], cfg: TrialConfig, max_eval_samples: int | None = None) -> dict[str, dict]:

@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 from ..errors import SpaTuneError
-from ..experiment.folder import load_experiment
-from .mlflow_runs import experiment_page, is_local_store
+from ..tracking.mlflow_runs import experiment_page, is_local_store
+from .folder import load_experiment
 
 
 def ui_command(tracking_uri: str, host: str, port: int) -> list[str]:

@@ -20,13 +20,13 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from ..errors import SpaTuneError
-from .folder import SPACE_FILE, STATE_FILE, is_uri, tune_experiment_path
+from .errors import SpaTuneError
+from .layout import RESULTS_FILE, SPACE_FILE, STATE_FILE, is_uri
 
 # spa-tune's own files of an experiment (written on the driver, in <local_dir>/<name>), copied to the
 # experiment's URI so that report and export work from the bucket alone.
 START_FILES = (SPACE_FILE, STATE_FILE)
-END_FILES = ("results.csv", "pareto.png", "report.md", "pareto_learned.png")
+END_FILES = (RESULTS_FILE, "pareto.png", "report.md", "pareto_learned.png")
 CHECKPOINT = re.compile(r"^checkpoint_(\d+)$")
 ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 # Ray Tune copies these from the driver's environment into every trial's runtime environment, and
@@ -204,7 +204,7 @@ def fetch_experiment_files(uri: str, target: Path) -> Path:
     """
     check_storage(uri, key=uri)
     names = list_names(uri)
-    if STATE_FILE not in names and "results.csv" not in names:
+    if STATE_FILE not in names and RESULTS_FILE not in names:
         raise SpaTuneError(f"{uri}: no spa-tune experiment there (no {STATE_FILE} or results.csv)")
     folder = Path(target) / uri.rstrip("/").rsplit("/", 1)[-1]
     folder.mkdir(parents=True)
@@ -234,15 +234,9 @@ def fetch_checkpoint(uri: str, target: Path) -> tuple[Path, str]:
 
 def check_artifact_store(tracking_uri: str | None) -> None:
     """An MLflow tracking server that cannot reach its artifact store (a bucket) is refused, naming it."""
-    from ..tracking.artifact_store import artifact_store_problem
+    from .tracking.artifact_store import artifact_store_problem
 
     problem = tracking_uri and artifact_store_problem(tracking_uri)
     if problem:
         raise SpaTuneError(f"mlflow.tracking_uri {tracking_uri}: the server cannot keep artifacts: {problem}")
 
-
-def save_beside_trials(spec, folder: Path, names: tuple[str, ...]) -> list[str]:
-    """With a URI ``storage_path``, copy spa-tune's files ``names`` from ``folder`` to the experiment's URI."""
-    if not is_uri(spec.storage_path):
-        return []
-    return upload_files(folder, tune_experiment_path(spec, folder), names)

@@ -30,11 +30,11 @@ from ..spec.space import METRICS
 from ..strata import stratum_label, stratum_of
 from ..tracking.buffered import BufferedLogger, use_short_http_retries
 from ..tracking.mlflow_runs import ExperimentRuns, TrialRun
+from ..trial.precision import resolve_precision
+from ..trial.records import read_block_masks
+from ..trial.runner import run_trial
+from ..trial.setup import hardware_label
 from ..trial_values import SHEET_ROW, default_of, trial_values
-from .precision import resolve_precision
-from .records import read_block_masks
-from .runner import run_trial
-from .setup import hardware_label
 
 log = logging.getLogger("spa_tune.trial")
 # Metrics Tune sees: scalars only (the per-layer table goes to MLflow and the trial folder).

@@ -7,7 +7,7 @@ import logging
 import torch
 
 from spa_tune.config import validate_trial_config
-from spa_tune.trial.trainable import trial_device, trial_tags, tune_metrics
+from spa_tune.experiment.trainable import trial_device, trial_tags, tune_metrics
 
 
 def test_cpu_trial_without_gpu_warns(caplog):
