@@ -10,7 +10,8 @@ regularised methods, ``final_lambda``), or the keys named by ``stratify_by``, an
 has its own ASHA bracket. A trial is stopped when it is weak *among settings of its method at its
 density*.
 
-Ray's ASHA (2.60) stops a trial at a rung only when its metric is below the cutoff of what other
+Built from Ray's public scheduler API only (one ``AsyncHyperBandScheduler`` per stratum behind a
+router), so any Ray 2 release with that API runs it. Ray's ASHA stops a trial at a rung only when its metric is below the cutoff of what other
 trials already recorded at that rung; the first trial to reach a rung has nothing to be compared
 with and continues. So a stratum with a single trial never stops it (``max_t``, the budget of
 every trial, still ends it), and neither is the first of several to arrive at a rung.
@@ -77,6 +78,8 @@ class StratifiedASHA(FIFOScheduler):
         self._decisions_file = str(decisions_file) if decisions_file else None
         self._strata: dict[tuple, AsyncHyperBandScheduler] = {}
         self._trial_stratum: dict[str, tuple] = {}
+        self._members: set[str] = set()  # trials added to their stratum's scheduler and not yet gone from it
+        self._stopped: dict[tuple, int] = {}
         self._replayed = False
 
     def set_search_properties(self, metric: str | None, mode: str | None, **spec) -> bool:
@@ -91,13 +94,14 @@ class StratifiedASHA(FIFOScheduler):
     def replay_decisions(self) -> None:
         """Refill the rungs from the decisions file (Tune restores schedulers empty on resume).
 
-        Every recorded result goes back into its stratum's bracket, so that a resumed trial is
-        still compared with the trials that reached its rung before the interruption.
+        Every recorded result goes back into its stratum's scheduler, so that a resumed trial is
+        still compared with the trials that reached its rung before the interruption. Only the public
+        scheduler API is used: each recorded result enters as a trial added and completed at that
+        progress, which records it at every rung it reached (a trial's first value at a rung stays).
         """
         self._replayed = True
         if not self._decisions_file or not Path(self._decisions_file).is_file():
             return
-        sign = 1.0 if self._mode == "max" else -1.0
         for line in Path(self._decisions_file).read_text().splitlines():
             try:
                 entry = json.loads(line)
@@ -106,8 +110,9 @@ class StratifiedASHA(FIFOScheduler):
             except (ValueError, KeyError):
                 continue  # a line cut short by the interruption
             self._trial_stratum.setdefault(entry["trial_id"], stratum)
-            bracket = self._bracket_of(stratum)._brackets[0]
-            bracket.on_result(_Recorded(entry["trial_id"]), progress, sign * value)
+            scheduler, recorded = self._bracket_of(stratum), _Recorded(entry["trial_id"])
+            scheduler.on_trial_add(None, recorded)
+            scheduler.on_trial_complete(None, recorded, {self._time_attr: progress, self._metric: value})
 
     def _scheduler_for(self, trial) -> AsyncHyperBandScheduler:
         if not self._replayed:
@@ -123,16 +128,18 @@ class StratifiedASHA(FIFOScheduler):
         return self._trial_stratum.get(trial_id)
 
     def on_trial_add(self, tune_controller, trial) -> None:
-        """Place the trial in its stratum's bracket."""
+        """Place the trial in its stratum's scheduler."""
         self._scheduler_for(trial).on_trial_add(tune_controller, trial)
+        self._members.add(trial.trial_id)
 
     def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
         """Let the stratum's bracket record the final result (a diverged trial's is no measurement)."""
         scheduler = self._scheduler_for(trial)
-        if trial.trial_id not in scheduler._trial_info:
+        if trial.trial_id not in self._members:
             return
+        self._members.discard(trial.trial_id)
         if diverged_reason(result) is not None:
-            scheduler._trial_info.pop(trial.trial_id)
+            scheduler.on_trial_remove(tune_controller, trial)
         else:
             scheduler.on_trial_complete(tune_controller, trial, result)
 
@@ -144,13 +151,18 @@ class StratifiedASHA(FIFOScheduler):
         if diverged_reason(result) is not None:
             return TrialScheduler.CONTINUE
         action = self._scheduler_for(trial).on_trial_result(tune_controller, trial, result)
+        if action == TrialScheduler.STOP:
+            stratum = self._trial_stratum[trial.trial_id]
+            self._stopped[stratum] = self._stopped.get(stratum, 0) + 1
         self._record(trial, result, action)
         return action
 
     def on_trial_remove(self, tune_controller, trial) -> None:
         """Forget a trial that was removed without completing."""
         scheduler = self._scheduler_for(trial)
-        scheduler._trial_info.pop(trial.trial_id, None)
+        if trial.trial_id in self._members:
+            self._members.discard(trial.trial_id)
+            scheduler.on_trial_remove(tune_controller, trial)
 
     def on_trial_error(self, tune_controller, trial) -> None:
         """An errored trial leaves its bracket like a removed one."""
@@ -174,5 +186,5 @@ class StratifiedASHA(FIFOScheduler):
     def debug_string(self) -> str:
         """One line per stratum with the number of stopped trials."""
         lines = [f"StratifiedASHA: {len(self._strata)} strata"]
-        lines += [f"  {stratum_label(s)}: stopped {sched._num_stopped}" for s, sched in self._strata.items()]
+        lines += [f"  {stratum_label(s)}: stopped {self._stopped.get(s, 0)}" for s in self._strata]
         return "\n".join(lines)

@@ -109,7 +109,21 @@ def test_removed_and_failed_trials_leave_their_bracket():
     feed(scheduler, [(gone, 1, 50.0)])
     scheduler.on_trial_error(None, gone)
     scheduler.on_trial_remove(None, gone)  # a second removal is harmless
-    assert "a" not in scheduler._strata[("fine-pruning", ("final_threshold", 0.5))]._trial_info
+    assert "a" not in scheduler._members
+    again = trial("a2", final_threshold=0.5)  # the stratum still works after the removal
+    assert feed(scheduler, [(again, 1, 90.0)]) == [TrialScheduler.CONTINUE]
+
+
+def test_only_rays_public_scheduler_api_is_used():
+    """No private attribute of Ray's objects is read or written (``self._...`` is the router's own)."""
+    import re
+    from pathlib import Path
+
+    import spa_tune.search.stratified_asha as module
+
+    source = Path(module.__file__).read_text()
+    private = [m.group(0) for m in re.finditer(r"([\w\])]+)\._[a-z]\w*", source) if m.group(1) != "self"]
+    assert not private, private
 
 
 def test_a_restored_scheduler_replays_its_rungs(tmp_path):
