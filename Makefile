@@ -66,7 +66,7 @@ QUALITY_PRUNED := --space search_spaces/squad_cpu.yaml --set name=$(QUALITY_NAME
 quality: $(STAMP)
 	$(BIN)/spa-tune $(QUALITY_TEACHER)
 	$(BIN)/spa-tune $(QUALITY_PRUNED)
-	$(BIN)/python -m spa_tune.report.results_page runs/$(QUALITY_NAME) runs/$(QUALITY_NAME)-teacher \
+	$(BIN)/spa-tune report runs/$(QUALITY_NAME) runs/$(QUALITY_NAME)-teacher --format page \
 		--out docs/results.md --command "spa-tune $(QUALITY_PRUNED)" --command "spa-tune $(QUALITY_TEACHER)"
 
 # Rebuild the example sheet from spa_tune/sheet/example.py.

@@ -134,8 +134,12 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Print the trials and both Pareto fronts of experiments (folders or MLflow names); write the plots."""
-    from .report.command import run_report
+    from .report.command import run_page, run_report
 
+    if args.format == "page":
+        return run_page(args.experiments, args.out, args.command, untrained=not args.no_untrained)
+    if args.out or args.command or args.no_untrained:
+        raise SpaTuneError("--out, --command and --no-untrained: only with --format page")
     return run_report(args.experiments, args.format, args.tracking_uri, args.plot_dir)
 
 
@@ -253,7 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="trials and Pareto fronts of experiments, combined")
     report.add_argument("experiments", nargs="+", metavar="EXPERIMENT",
                         help="experiment folder (<storage_path>/<name>), its URI (s3://bucket/runs/<name>) or MLflow experiment name")
-    report.add_argument("--format", default="table", help="table (default), csv, json or markdown")
+    report.add_argument("--format", default="table",
+                        help="table (default), csv, json, markdown, or page (the results page of experiment folders)")
+    report.add_argument("--out", help="with --format page: the page to write (its plot goes beside it)")
+    report.add_argument("--command", action="append", default=[],
+                        help="with --format page: the command that ran an experiment, quoted (once per experiment)")
+    report.add_argument("--no-untrained", action="store_true", help="with --format page: do not score the untrained model")
     report.add_argument("--tracking-uri", help="store of MLflow names (default MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
     report.add_argument("--plot-dir", default=".", help="folder for pareto.png and pareto_learned.png (default: here)")
     report.set_defaults(func=cmd_report)

@@ -30,6 +30,18 @@ def plot_folder(plot_dir: str | Path) -> Path:
     return folder.resolve()
 
 
+def run_page(experiments: Sequence[str], out: str | Path | None, commands: Sequence[str] = (),
+             untrained: bool = True) -> int:
+    """``--format page``: the results page of finished experiment folders (``docs/results.md``), written to ``out``."""
+    from .results_page import write_results_page  # scores the untrained model: torch and transformers
+
+    if not out:
+        raise SpaTuneError("--out: --format page writes a page; name its file (for example docs/results.md)")
+    path = write_results_page(list(experiments), Path(out).expanduser(), list(commands), untrained=untrained)
+    print(f"spa-tune: wrote {path} and {path.with_name(f'{path.stem}-f1-size.png')}", flush=True)
+    return 0
+
+
 def run_report(experiments: Sequence[str], fmt: str = "table", tracking_uri: str | None = None,
                plot_dir: str | Path = ".") -> int:
     """Print the report of ``experiments`` (folders or MLflow names) in ``fmt`` and write both plots.
@@ -39,7 +51,7 @@ def run_report(experiments: Sequence[str], fmt: str = "table", tracking_uri: str
     before anything is written: the format, the plot folder, each experiment.
     """
     if fmt not in FORMATS:
-        raise SpaTuneError(f"--format: unknown format {fmt!r} (one of {', '.join(FORMATS)})")
+        raise SpaTuneError(f"--format: unknown format {fmt!r} (one of {', '.join((*FORMATS, 'page'))})")
     uri = given_or_default_tracking_uri(tracking_uri)
     report = build_report([collect(argument, uri) for argument in experiments])
     folder = plot_folder(plot_dir)  # created only once every experiment was found

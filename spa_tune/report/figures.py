@@ -1,9 +1,11 @@
-"""Figures: the block masks of a trial and the accuracy/size Pareto plot of an experiment."""
+"""Figures: the block masks of a trial, the accuracy/size Pareto plot of an experiment, and the results page's
+F1 against size."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import matplotlib
 
@@ -12,6 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
+
+from .values import number  # noqa: E402
 
 SHORT_NAMES = {
     "attention.self.query": "query",
@@ -139,3 +143,34 @@ def _finite(value) -> bool:
         return value is not None and np.isfinite(float(value))
     except (TypeError, ValueError):
         return False
+
+
+def size_figure(rows: Sequence[dict], label_of: Callable[[dict], tuple[str, str]], path: Path) -> Path:
+    """F1 against remaining % and against learned % (log scale); one marker and legend entry per trial,
+    named by ``label_of(row)`` (the trial's kind and its setting). The results page's figure."""
+    done = [r for r in rows if number(r.get("f1")) is not None and number(r.get("remaining_pct")) is not None]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 6.2))
+    markers = {"dense": "*", "fine-pruning": "o", "splopa": "s"}
+    colours = plt.get_cmap("tab10")
+    for ax, x, label in ((axes[0], "remaining_pct", "remaining encoder weights (%)"),
+                         (axes[1], "learned_pct", "learned parameters (% of encoder weights, log)")):
+        for i, row in enumerate(done):
+            if (number(row.get(x)) or 0) <= 0:
+                continue
+            kind, setting = label_of(row)
+            ax.scatter(row[x], row["f1"], marker=markers.get(row["method"], "D"), s=90 if row["method"] == "dense" else 60,
+                       color=colours(i % 10), alpha=0.85, edgecolors="black", linewidths=0.5,
+                       label=f"{kind}{': ' + setting if setting else ''} (F1 {row['f1']:.1f})")
+        ax.set_xlabel(label)
+        ax.set_ylabel("F1 (evaluation set)")
+        ax.grid(alpha=0.3)
+    axes[1].set_xscale("log")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=7.5, frameon=False)
+    fig.suptitle("F1 against size: remaining encoder weights and learned parameters", fontsize=10)
+    fig.tight_layout(rect=(0, 0.06 + 0.03 * ((len(labels) + 1) // 2), 1, 1))
+    try:
+        fig.savefig(path, dpi=110)
+    finally:
+        plt.close(fig)
+    return path

@@ -5,26 +5,21 @@ The table comes from the experiment's ``results.csv`` and its MLflow trial runs 
 untrained model is scored on the same evaluation set; the plot is drawn from the same rows; the
 command and library versions are recorded. Nothing on the page is typed in.
 
-Run: ``python -m spa_tune.report.results_page runs/<experiment> [...] --out docs/results.md --command "..."``
+Written by ``spa-tune report runs/<experiment> [...] --format page --out docs/results.md --command "..."``: the
+report's own Markdown table and the figure code of ``figures.py``.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib.metadata
 import platform
 import subprocess
-import sys
 import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 import yaml  # noqa: E402
 from pydantic import ValidationError  # noqa: E402
 
@@ -34,6 +29,8 @@ from ..layout import SPACE_FILE, STATE_FILE  # noqa: E402
 from ..tracking.mlflow_runs import TRIAL_ID_TAG  # noqa: E402
 from ..trial_values import default_of, trial_values, with_defaults  # noqa: E402
 from .collect import RESULTS_FILE, mlflow_query, read_results_csv, read_state, tracking_client  # noqa: E402
+from .figures import size_figure  # noqa: E402
+from .render import markdown_table  # noqa: E402
 from .runs import child_runs  # noqa: E402
 from .seed_tables import page_lines  # noqa: E402
 from .seeds import repeated_groups  # noqa: E402
@@ -143,13 +140,6 @@ def _formatted(value: Any, spec: str, unit: str = "") -> str:
     return "" if value is None else f"{value:{spec}}{unit}"
 
 
-def markdown(lines: Sequence[dict[str, str]], columns: Sequence[str]) -> str:
-    """A markdown table of ``lines`` (dicts of cell text); ``|`` in a cell is escaped."""
-    out = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
-    out += ["| " + " | ".join(line.get(c, "").replace("|", "\\|") for c in columns) + " |" for line in lines]
-    return "\n".join(out)
-
-
 def untrained_scores(trial: dict[str, Any]) -> dict[str, float]:
     """EM and F1 of the pretrained model with its new, untrained QA head on the experiment's evaluation set."""
     from ..model.inject import prepare_model
@@ -170,36 +160,6 @@ def untrained_scores(trial: dict[str, Any]) -> dict[str, float]:
         model = prepare_model(load_qa_model(cfg.model), cfg).eval()
         scores = score_models({"untrained": model}, cfg)["untrained"]
     return {"em": scores["em"], "f1": scores["f1"]}
-
-
-def results_figure(rows: Sequence[dict], trial: dict[str, Any], path: Path) -> Path:
-    """F1 against remaining % and against learned % (log scale); one marker and legend entry per trial."""
-    done = [r for r in rows if number(r.get("f1")) is not None and number(r.get("remaining_pct")) is not None]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 6.2))
-    markers = {"dense": "*", "fine-pruning": "o", "splopa": "s"}
-    colours = plt.get_cmap("tab10")
-    for ax, x, label in ((axes[0], "remaining_pct", "remaining encoder weights (%)"),
-                         (axes[1], "learned_pct", "learned parameters (% of encoder weights, log)")):
-        for i, row in enumerate(done):
-            if (number(row.get(x)) or 0) <= 0:
-                continue
-            setting = trial_setting(row, trial)
-            ax.scatter(row[x], row["f1"], marker=markers.get(row["method"], "D"), s=90 if row["method"] == "dense" else 60,
-                       color=colours(i % 10), alpha=0.85, edgecolors="black", linewidths=0.5,
-                       label=f"{trial_label(row)}{': ' + setting if setting else ''} (F1 {row['f1']:.1f})")
-        ax.set_xlabel(label)
-        ax.set_ylabel("F1 (evaluation set)")
-        ax.grid(alpha=0.3)
-    axes[1].set_xscale("log")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=7.5, frameon=False)
-    fig.suptitle("F1 against size: remaining encoder weights and learned parameters", fontsize=10)
-    fig.tight_layout(rect=(0, 0.06 + 0.03 * ((len(labels) + 1) // 2), 1, 1))
-    try:
-        fig.savefig(path, dpi=110)
-    finally:
-        plt.close(fig)
-    return path
 
 
 def _plain(value: Any) -> str:
@@ -275,13 +235,14 @@ def write_results_page(
     columns = COLUMNS if len(folders) > 1 else COLUMNS[1:]
     lines = table_rows(rows, details, base)
     out.parent.mkdir(parents=True, exist_ok=True)
-    plot = results_figure(rows, base, out.with_name(f"{out.stem}-f1-size.png"))
+    plot = size_figure(rows, lambda row: (trial_label(row), trial_setting(row, base)),
+                       out.with_name(f"{out.stem}-f1-size.png"))
     baseline = untrained_scores(base) if untrained else None
     names = ", ".join(f"`{folder.name}`" for folder in folders)
     page = [
         f"# Quality on real SQuAD v1.1: {'experiments' if len(folders) > 1 else 'experiment'} {names}",
         "",
-        "Written by `python -m spa_tune.report.results_page` from the experiments' `results.csv` and MLflow "
+        "Written by `spa-tune report --format page` from the experiments' `results.csv` and MLflow "
         "runs; no number on this page was typed in.",
         "",
         *[f"- command{f' (exp {i})' if len(folders) > 1 else ''}: `{command}`" for i, command in enumerate(commands, 1)],
@@ -289,12 +250,12 @@ def write_results_page(
         f"- written: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, "
         f"machine: {platform.machine()}, {_cpu_count()} CPU cores",
         "",
-        markdown(lines, columns),
+        markdown_table(lines, columns),
         "",
         *page_lines(repeated_groups(rows), lambda config: (trial_label(config), trial_setting(config, base))),
     ]
     if baseline:
-        page += [f"Untrained (the pretrained `{trial.get('model')}` with a new QA head, no SQuAD training), "
+        page += [f"Untrained (the pretrained `{row_values({}, base).get('model')}` with a new QA head, no SQuAD training), "
                  f"same evaluation set: EM {baseline['em']:.1f}, F1 {baseline['f1']:.1f}.", ""]
     page += [
         "`learned / fine-pruning's`: a SPLoPA trial's learned parameters (prototypes and the position weights "
@@ -318,25 +279,3 @@ def _cpu_count() -> int:
     import os
 
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``results_page EXPERIMENT_DIR [...] --out FILE [--command TEXT ...]``."""
-    parser = argparse.ArgumentParser(prog="python -m spa_tune.report.results_page", description=__doc__.splitlines()[0])
-    parser.add_argument("experiments", nargs="+", help="finished experiment folders (runs/<name>)")
-    parser.add_argument("--out", default="docs/results.md", help="the page to write (its plot goes beside it)")
-    parser.add_argument("--command", action="append", default=[],
-                        help="the command that ran an experiment, quoted on the page (once per experiment)")
-    parser.add_argument("--no-untrained", action="store_true", help="skip scoring the untrained model")
-    args = parser.parse_args(argv)
-    try:
-        path = write_results_page(args.experiments, args.out, args.command, untrained=not args.no_untrained)
-    except SpaTuneError as err:
-        print(f"results_page: error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

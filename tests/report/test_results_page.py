@@ -6,7 +6,8 @@ import shutil
 
 import pytest
 
-from spa_tune.report.results_page import learned_ratio, main, trial_label, trial_setting, write_results_page
+from spa_tune.cli import main
+from spa_tune.report.results_page import learned_ratio, trial_label, trial_setting, write_results_page
 
 
 def test_page_of_a_finished_experiment(finished_experiment, tmp_path):
@@ -41,10 +42,26 @@ def test_page_of_two_experiments_numbers_them(finished_experiment, tmp_path):
     assert "Seed spread: no setting" in text  # the copies rerun the same seed: not a seed spread
 
 
-def test_unfinished_experiment_is_one_line_error(tmp_path, capsys):
-    assert main([str(tmp_path), "--out", str(tmp_path / "r.md")]) == 2
+def test_the_page_is_a_report_format(finished_experiment, tmp_path, capsys):
+    folder = tmp_path / "exp"
+    shutil.copytree(finished_experiment, folder)
+    out = tmp_path / "docs" / "results.md"
+    assert main(["report", str(folder), "--format", "page", "--out", str(out), "--command", "make it",
+                 "--no-untrained"]) == 0
+    text = out.read_text()
+    assert "Written by `spa-tune report --format page`" in text and "- command: `make it`" in text
+    assert (tmp_path / "docs" / "results-f1-size.png").is_file() and str(out) in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--format", "page"], "--out: --format page writes a page"),
+    (["--format", "page", "--out", "{tmp}/r.md"], "no results.csv"),
+    (["--out", "{tmp}/r.md"], "--out, --command and --no-untrained: only with --format page"),
+])
+def test_bad_page_requests_are_one_line_errors(tmp_path, capsys, args, fragment):
+    assert main(["report", str(tmp_path), *[a.format(tmp=tmp_path) for a in args]]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "no results.csv" in err and not (tmp_path / "r.md").exists()
+    assert err.count("\n") == 1 and fragment in err and not (tmp_path / "r.md").exists()
 
 
 @pytest.mark.parametrize("row,label", [
