@@ -8,6 +8,7 @@ package and anything below it, never above, and the packages of one layer not ea
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "spa_tune"
@@ -139,3 +140,23 @@ def test_the_checks_find_what_this_project_once_had():
     assert upward_imports(graph) == ["spa_tune.sheet.plan imports spa_tune.report.results",
                                      "spa_tune.tracking.mlflow_runs imports spa_tune.experiment.folder"]
     assert ["spa_tune.experiment.finish", "spa_tune.experiment.run"] in import_cycles(graph)
+
+
+ONE_PLACE = {
+    # what is written once, and where: a trial's values from its fixed keys, sheet row and sampled keys
+    # (and the defaults), and its density stratum
+    r"TrialConfig\.model_fields\[|TrialConfig\.model_fields\.items\(\)": {"trial_values.py"},
+    r"\.pop\((SHEET_ROW|\"sheet_row\")": {"trial_values.py"},
+    r"^def (auto_stratum|stratum_of|stratum_label)\(": {"strata.py"},
+    r"^def (trial_values|with_defaults|default_of)\(": {"trial_values.py"},
+}
+
+
+def test_one_concept_is_written_in_one_place():
+    found = {pattern: set() for pattern in ONE_PLACE}
+    for path in PACKAGE.rglob("*.py"):
+        text = path.read_text()
+        for pattern in ONE_PLACE:
+            if re.search(pattern, text, flags=re.MULTILINE):
+                found[pattern].add(path.relative_to(PACKAGE).as_posix())
+    assert found == ONE_PLACE

@@ -7,6 +7,7 @@ from typing import Any
 from ray import tune
 
 from ..spec.space import IntDomain, RangeDomain, SpaceSpec, ValuesDomain
+from ..trial_values import SHEET_ROW
 
 
 def tune_domain(domain: ValuesDomain | RangeDomain | IntDomain) -> Any:
@@ -26,5 +27,5 @@ def param_space(spec: SpaceSpec, sheet_rows: list[int] | None = None) -> dict[st
     With sheet rows and the grid searcher, the grid is the rows themselves (``sheet_row``).
     """
     if sheet_rows and spec.searcher.type == "grid":
-        return {"sheet_row": tune.grid_search(list(sheet_rows))}
+        return {SHEET_ROW: tune.grid_search(list(sheet_rows))}
     return {key: tune_domain(domain) for key, domain in spec.search.items()}

@@ -12,6 +12,8 @@ from typing import Any
 
 from ray.tune.search import Searcher
 
+from ..trial_values import SHEET_ROW
+
 
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, float) or isinstance(b, float):
@@ -52,7 +54,7 @@ class SheetSeededSearch(Searcher):
         if not isinstance(config, dict):
             return config
         row = self.match_row(config)
-        return {**config, "sheet_row": row} if row is not None else config
+        return {**config, SHEET_ROW: row} if row is not None else config
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         """Passed on to the wrapped searcher."""
