@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from pathlib import Path
+
+import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "spa_tune"
 
@@ -160,3 +163,12 @@ def test_one_concept_is_written_in_one_place():
             if re.search(pattern, text, flags=re.MULTILINE):
                 found[pattern].add(path.relative_to(PACKAGE).as_posix())
     assert found == ONE_PLACE
+
+
+@pytest.mark.parametrize("category", [DeprecationWarning, PendingDeprecationWarning, FutureWarning])
+def test_our_deprecation_warnings_fail_and_dependencies_are_filtered(category):
+    """pyproject's filterwarnings: a deprecation attributed to a spa_tune module is an error, one
+    attributed to a dependency's module is ignored."""
+    with pytest.raises(category):
+        warnings.warn_explicit("old API", category, "spa_tune/config.py", 1, module="spa_tune.config")
+    warnings.warn_explicit("old API", category, "mlflow/store.py", 1, module="mlflow.store.tracking")
