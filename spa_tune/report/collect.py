@@ -18,9 +18,16 @@ import yaml
 
 from ..errors import SpaTuneError
 from ..layout import RESULTS_FILE, SPACE_FILE, STATE_FILE, is_uri, trial_folder_name
-from ..tracking.mlflow_runs import TRIAL_ID_TAG, check_tracking_server, quiet_mlflow_logs, store_exists
+from ..tracking.mlflow_runs import (
+    TRIAL_ID_TAG,
+    TUNE_PATH_TAG,
+    check_tracking_server,
+    quiet_mlflow_logs,
+    sqlite_file,
+    store_exists,
+)
 from .results import RESULT_METRICS, SHEET_COLUMNS
-from .runs import child_runs, rows_from_runs
+from .runs import MLFLOW_PARENT_RUN_ID, child_runs, rows_from_runs
 from .seeds import with_config
 from .values import parse_value
 
@@ -161,7 +168,26 @@ def name_source(name: str, tracking_uri: str) -> Source | None:
     if not runs:
         raise SpaTuneError(f"{name}: MLflow experiment in {tracking_uri} has no trial runs (runs with a parent run)")
     rows, keys = rows_from_runs(runs)
+    folders = trial_folders(client, runs, tracking_uri, name)
+    rows = [{**row, "trial_folder": folders.get(row["run_id"], "")} for row in rows]
     return Source(name, rows, keys, origin="mlflow")
+
+
+def trial_folders(client, runs, tracking_uri: str, name: str) -> dict[str, str]:
+    """Run id -> where its trial is (``<Ray Tune experiment path>/trial_<id>``, a folder or a URI), from the
+    parent run's record of the experiment path (else, for an experiment's own SQLite store, its folder)."""
+    paths: dict[str, str | None] = {}
+    found = {}
+    for run in runs:
+        parent = run.data.tags.get(MLFLOW_PARENT_RUN_ID)
+        trial_id = run.data.tags.get(TRIAL_ID_TAG)
+        if parent not in paths:
+            tags = mlflow_query(lambda parent=parent: client.get_run(parent).data.tags, name)
+            local = sqlite_file(tracking_uri)
+            paths[parent] = tags.get(TUNE_PATH_TAG) or (str(local.parent) if local is not None else None)
+        if paths[parent] and trial_id:
+            found[run.info.run_id] = f"{paths[parent].rstrip('/')}/{trial_folder_name(trial_id)}"
+    return found
 
 
 def tracking_client(tracking_uri: str, argument: str):

@@ -70,7 +70,6 @@ def run_row(run: Run, key_params: Iterable[str]) -> dict[str, Any]:
         row["learned_params"] = int(row["learned_params"])  # a count; MLflow keeps floats
     row["status"] = run_status(run)
     row["run_id"] = run.info.run_id
-    row["trial_folder"] = params.get("output_dir", "")  # where the trial wrote (on the node that ran it)
     row["config"] = dict(params)  # the trial's whole configuration, for the seed groups
     return row
 

@@ -175,7 +175,8 @@ def test_an_mlflow_name_gives_the_final_values_of_its_trial_runs(capsys, finishe
         for key in ("em", "f1", "remaining_pct", "learned_pct", "learned_params"):
             assert trial[key] == pytest.approx(float(line[key])), key
     assert "experiment" not in trials[0]  # a single experiment needs no column
-    assert list(trials[0]) == ["trial_id", "method", "em", "f1", "remaining_pct", "learned_pct", "learned_params", "status"]
+    assert list(trials[0]) == ["trial_id", "method", "em", "f1", "remaining_pct", "learned_pct", "learned_params", "status",
+                               "trial_folder", "run_id"]
 
 
 def test_the_tracking_uri_defaults_to_the_environment(capsys, finished_experiment, tmp_path, monkeypatch):
