@@ -242,7 +242,6 @@ def resume_experiment(folder: str | Path, address: str | None = None) -> Experim
     """Continue an interrupted experiment: finished trials stay, the others go on from checkpoints."""
     from ray import tune
 
-
     quiet_tracking_logs()
     folder, spec, runs = load_experiment(folder)
     plan = load_plan(folder)
