@@ -140,8 +140,9 @@ def _formatted(value: Any, spec: str, unit: str = "") -> str:
     return "" if value is None else f"{value:{spec}}{unit}"
 
 
-def untrained_scores(trial: dict[str, Any]) -> dict[str, float]:
-    """EM and F1 of the pretrained model with its new, untrained QA head on the experiment's evaluation set."""
+def untrained_scores(trial: dict[str, Any]) -> dict[str, Any]:
+    """EM and F1 of the pretrained model with its new, untrained QA head on the experiment's evaluation set, and
+    that model's name (for a trial that starts from a dense trial: that trial's own base model)."""
     from ..model.inject import prepare_model
     from ..model.loading import load_qa_model
     from ..trial.locate import base_model_name
@@ -159,7 +160,7 @@ def untrained_scores(trial: dict[str, Any]) -> dict[str, float]:
         seed_everything(cfg.seed)
         model = prepare_model(load_qa_model(cfg.model), cfg).eval()
         scores = score_models({"untrained": model}, cfg)["untrained"]
-    return {"em": scores["em"], "f1": scores["f1"]}
+    return {"em": scores["em"], "f1": scores["f1"], "model": cfg.model}
 
 
 def _plain(value: Any) -> str:
@@ -255,7 +256,7 @@ def write_results_page(
         *page_lines(repeated_groups(rows), lambda config: (trial_label(config), trial_setting(config, base))),
     ]
     if baseline:
-        page += [f"Untrained (the pretrained `{row_values({}, base).get('model')}` with a new QA head, no SQuAD training), "
+        page += [f"Untrained (the pretrained `{baseline['model']}` with a new QA head, no SQuAD training), "
                  f"same evaluation set: EM {baseline['em']:.1f}, F1 {baseline['f1']:.1f}.", ""]
     page += [
         "`learned / fine-pruning's`: a SPLoPA trial's learned parameters (prototypes and the position weights "
