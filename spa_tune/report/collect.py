@@ -68,19 +68,22 @@ def collect(argument: str, tracking_uri: str) -> Source:
 
 
 def uri_source(uri: str) -> Source:
-    """The trials of the experiment at ``uri``, from the files spa-tune copied there (read into a temporary folder)."""
+    """The trials of the experiment at ``uri``, from the files spa-tune copied there (read into a temporary
+    folder); their ``trial_folder`` is under ``uri``, where the trials stay."""
     from ..storage import fetch_experiment_files
 
     with tempfile.TemporaryDirectory(prefix="spa-tune-report-") as tmp:
-        return folder_source(fetch_experiment_files(uri, Path(tmp)))
+        return folder_source(fetch_experiment_files(uri, Path(tmp)), location=uri)
 
 
-def folder_source(folder: Path) -> Source:
-    """An experiment folder's trials: ``results.csv`` if written, else its parent run's trial runs."""
+def folder_source(folder: Path, location: str | None = None) -> Source:
+    """An experiment folder's trials: ``results.csv`` if written, else its parent run's trial runs.
+
+    ``location`` is where the experiment lives when ``folder`` is a copy of its files (a URI)."""
     results = folder / RESULTS_FILE
     if results.exists():
         rows, searched = read_results_csv(results)
-        rows = with_links(folder, with_config(rows, fixed_trial(folder), searched))
+        rows = with_links(folder, with_config(rows, fixed_trial(folder), searched), location or str(folder))
         return Source(folder.name, rows, searched)
     state = read_state(folder / STATE_FILE)
     client = tracking_client(state["tracking_uri"], str(folder))
@@ -102,10 +105,11 @@ def trial_run_ids(folder: Path) -> dict[str, str]:
     return {run.data.tags[TRIAL_ID_TAG]: run.info.run_id for run in runs if TRIAL_ID_TAG in run.data.tags}
 
 
-def with_links(folder: Path, rows: list[dict]) -> list[dict]:
-    """Rows with ``trial_folder`` (what ``spa-tune export`` takes) and ``run_id`` (their MLflow run)."""
+def with_links(folder: Path, rows: list[dict], location: str) -> list[dict]:
+    """Rows with ``trial_folder`` (under ``location``: what ``spa-tune export`` takes) and ``run_id``
+    (their MLflow run, from ``folder``'s experiment state)."""
     run_ids = trial_run_ids(folder)
-    return [{**row, "trial_folder": str(folder / trial_folder_name(str(row["trial_id"]))),
+    return [{**row, "trial_folder": f"{location.rstrip('/')}/{trial_folder_name(str(row['trial_id']))}",
              "run_id": run_ids.get(str(row["trial_id"]), "")} for row in rows]
 
 

@@ -281,8 +281,11 @@ def test_experiment_in_s3_survives_a_killed_driver_and_is_read_back_from_the_buc
         with open(folder / "results.csv", newline="") as fh:
             local = {row["trial_id"]: row for row in csv.DictReader(fh)}
         assert sorted(r["trial_id"] for r in report) == sorted(t.removeprefix("trial_") for t in trials) == sorted(local)
-        for row in report:  # the table the driver wrote, read back from the bucket
+        run_ids = {c.data.tags["trial_id"]: c.info.run_id for c in children}
+        for row in report:  # the table the driver wrote, read back from the bucket, linked to where the trials are
             assert row["status"] == "completed" and row["f1"] == pytest.approx(float(local[row["trial_id"]]["f1"]))
+            assert row["trial_folder"] == f"{STORAGE}/{name}/trial_{row['trial_id']}"
+            assert row["run_id"] == run_ids[row["trial_id"]]
         assert main(["report", f"{STORAGE}/no-experiment"]) == 2
         assert main(["export", f"{STORAGE}/{name}/trial_none", "--out", str(tmp_path / "none")]) == 2
         errors = capsys.readouterr().err.splitlines()
@@ -292,7 +295,8 @@ def test_experiment_in_s3_survives_a_killed_driver_and_is_read_back_from_the_buc
         by_method = {c.data.params["method"]: c for c in children}
         splopa = by_method["splopa"].data.tags["trial_id"]
         adapter = tmp_path / "adapter.safetensors"
-        assert main(["export", f"{STORAGE}/{name}/trial_{splopa}", "--adapter-only", "--out", str(adapter)]) == 0
+        splopa_folder = next(row["trial_folder"] for row in report if row["trial_id"] == splopa)
+        assert main(["export", splopa_folder, "--adapter-only", "--out", str(adapter)]) == 0
         assert adapter.is_file()
         model = tmp_path / "model"
         assert main(["export", by_method["fine-pruning"].info.run_id, "--tracking-uri", tracking.base,
