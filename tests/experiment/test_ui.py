@@ -11,6 +11,8 @@ import sys
 import time
 import urllib.request
 
+import pytest
+
 from spa_tune.experiment.folder import create_experiment_dir, save_state
 from spa_tune.experiment.run import open_tracking
 from spa_tune.spec.load import validate_space
@@ -23,6 +25,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_ui_serves_the_experiment_on_localhost(tmp_path):
     spec = validate_space({"name": "ui-check", "storage_path": str(tmp_path / "runs"), "scheduler": {"type": "none"}}, "test")
     folder = create_experiment_dir(spec)

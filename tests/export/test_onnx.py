@@ -30,6 +30,7 @@ RUNNER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["heads_neurons", "splopa"])
 def test_onnx_export_runs_in_plain_onnxruntime_with_the_trained_logits(trained, tmp_path, capsys, name):
     out = tmp_path / "onnx"

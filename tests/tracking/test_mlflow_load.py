@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from spa_tune.tracking.mlflow_runs import STEP_METRICS, start_parent_run
@@ -58,6 +59,7 @@ def stop_group(process: subprocess.Popen) -> list[int]:
     return left
 
 
+@pytest.mark.slow
 def test_32_trials_logging_at_once_reach_the_heads_server_exactly_once(tmp_path):
     out = tmp_path / "loggers"
     out.mkdir()

@@ -12,6 +12,7 @@ import collections
 import json
 import time
 
+import pytest
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
@@ -30,6 +31,7 @@ def logs_metrics(path: str, body: bytes) -> bool:
     return path.endswith("/runs/log-batch") and bool(json.loads(body or b"{}").get("metrics"))
 
 
+@pytest.mark.slow
 def test_a_resent_evaluation_whose_answer_was_lost_is_stored_once(tmp_path, monkeypatch, caplog):
     for name, value in TRIAL_HTTP_RETRIES.items():  # as a trial sets them (use_short_http_retries)
         monkeypatch.setenv(name, value)
