@@ -4,9 +4,6 @@ with the trained model's logits, timed against the dense network's ONNX."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -15,19 +12,7 @@ import torch
 from spa_tune.cli import main
 from spa_tune.export.commands import SUMMARY_FILE, run_export
 from spa_tune.export.source import load_trained, newest_checkpoint
-
-RUNNER = textwrap.dedent("""
-    import sys
-    sys.modules["spa_tune"] = None  # no spa-tune, no transformers: onnxruntime alone
-    sys.modules["transformers"] = None
-    import numpy as np
-    import onnxruntime
-    model, inputs, out = sys.argv[1:]
-    session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
-    feeds = dict(np.load(inputs))
-    start, end = session.run(["start_logits", "end_logits"], feeds)
-    np.savez(out, start=start, end=end)
-""")
+from tests.onnx_alone import logits_in_plain_onnxruntime, question_batch
 
 
 @pytest.mark.slow
@@ -44,14 +29,8 @@ def test_onnx_export_runs_in_plain_onnxruntime_with_the_trained_logits(trained, 
     if name == "heads_neurons":  # heads and neurons are gone from the network itself
         assert summary["parameters"]["exported"] < summary["parameters"]["dense"]
 
-    generator = torch.Generator().manual_seed(3)
-    ids = torch.randint(1000, 5000, (3, 50), generator=generator)  # another batch and length than the export's
-    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)}
-    np.savez(tmp_path / "inputs.npz", **{k: v.numpy() for k, v in inputs.items()})
-    (tmp_path / "run.py").write_text(RUNNER)
-    subprocess.run([sys.executable, str(tmp_path / "run.py"), str(out / "model.onnx"), str(tmp_path / "inputs.npz"),
-                    str(tmp_path / "out.npz")], check=True, capture_output=True, cwd=tmp_path)
-    alone = np.load(tmp_path / "out.npz")
+    inputs = question_batch()  # another batch and length than the export's
+    alone = logits_in_plain_onnxruntime(out / "model.onnx", inputs, tmp_path)
     with torch.no_grad():
         reference = load_trained(newest_checkpoint(trained[name])).model.eval()(**inputs)
     np.testing.assert_allclose(alone["start"], reference.start_logits.numpy(), atol=1e-4)

@@ -1,17 +1,19 @@
 """From ``spa-tune report --format json`` to ``spa-tune export`` without guessing folder names: each
-trial's ``trial_folder`` and ``run_id`` in the report, and ``export`` taking either of them or the
-experiment folder with ``--trial``."""
+trial's ``trial_folder`` and ``run_id`` in the report, ``export`` taking either of them or the
+experiment folder with ``--trial``, and its ONNX file run by onnxruntime alone."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from transformers import AutoModelForQuestionAnswering
 
 from spa_tune.cli import main
 from tests.conftest import FINISHED_NAME
+from tests.onnx_alone import logits_in_plain_onnxruntime, question_batch
 
 
 def _report(capsys, *args) -> list[dict]:
@@ -52,6 +54,22 @@ def test_export_takes_the_reports_trial_folder_run_id_or_experiment_and_trial(ca
     reference = _logits(tmp_path / "folder")
     for name in ("run", "experiment"):
         torch.testing.assert_close(_logits(tmp_path / name), reference)
+
+
+@pytest.mark.slow
+def test_from_the_json_report_to_an_onnxruntime_session(capsys, finished_experiment, tmp_path):
+    trial = next(t for t in _report(capsys, finished_experiment, "--plot-dir", tmp_path) if t["method"] == "fine-pruning")
+    assert main(["export", trial["trial_folder"], "--format", "onnx", "--out", str(tmp_path / "onnx"),
+                 "--latency-runs", "0"]) == 0
+    assert main(["export", trial["trial_folder"], "--out", str(tmp_path / "hf"), "--latency-runs", "0"]) == 0
+    capsys.readouterr()
+    inputs = question_batch()
+    alone = logits_in_plain_onnxruntime(tmp_path / "onnx" / "model.onnx", inputs, tmp_path)
+    model = AutoModelForQuestionAnswering.from_pretrained(tmp_path / "hf", trust_remote_code=True).eval()
+    with torch.no_grad():
+        reference = model(**inputs)
+    np.testing.assert_allclose(alone["start"], reference.start_logits.numpy(), atol=1e-4)
+    np.testing.assert_allclose(alone["end"], reference.end_logits.numpy(), atol=1e-4)
 
 
 @pytest.mark.parametrize("trial", ["nope", "00000"])
