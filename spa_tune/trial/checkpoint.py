@@ -18,16 +18,13 @@ import torch
 from ..config import NO_RESULT_KEYS
 from ..errors import SpaTuneError
 from ..model.fingerprint import frozen_parameter_names, weights_fingerprint
-from .records import CONFIG_FILE, read_trial_config, write_trial_config
+from .records import CONFIG_FILE, STATE_FILE, checkpoint_folders, read_trial_config, write_trial_config
 
-__all__ = [  # CONFIG_FILE: the checkpoint's configuration file, defined with the trial's other files in records
+__all__ = [  # CONFIG_FILE, STATE_FILE: the checkpoint's files, defined with the trial's other files in records
     "CONFIG_FILE", "RESUMABLE_CHANGES", "STATE_FILE", "base_fingerprint", "base_record", "check_resumable",
     "is_checkpoint", "learned_state", "load_checkpoint", "prune_old_checkpoints", "read_state", "restore_model",
     "rng_states", "save_checkpoint", "set_rng_states",
 ]
-
-STATE_FILE = "trial_state.pt"
-
 
 def rng_states() -> dict:
     """Current Python, NumPy and torch (CPU and CUDA) random states."""
@@ -176,9 +173,5 @@ def is_checkpoint(directory: str | Path) -> bool:
 
 def prune_old_checkpoints(parent: str | Path, keep: int) -> None:
     """Delete all but the newest ``keep`` ``checkpoint_<step>`` folders under ``parent``."""
-    folders = sorted(
-        (p for p in Path(parent).glob("checkpoint_*") if p.is_dir() and p.name.split("_")[-1].isdigit()),
-        key=lambda p: int(p.name.split("_")[-1]),
-    )
-    for old in folders[:-keep]:
+    for old in checkpoint_folders(parent)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)

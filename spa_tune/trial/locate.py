@@ -21,7 +21,7 @@ from ..layout import RESULTS_FILE, trial_folder_name
 from ..layout import STATE_FILE as EXPERIMENT_FILE
 from ..model.loading import OFFLINE_MODEL_NAME, expanded, model_name_problem
 from .checkpoint import STATE_FILE, is_checkpoint
-from .records import CONFIG_FILE, read_trial_config
+from .records import CHECKPOINT_PREFIX, CONFIG_FILE, checkpoint_folders, read_trial_config
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 DENSE = "dense"
@@ -41,10 +41,10 @@ def experiment_trial(experiment: Path, trial_id: str) -> Path:
 
 def newest_checkpoint(trial_dir: Path) -> Path:
     """The checkpoint of the highest step in a trial folder."""
-    found = [p for p in trial_dir.glob("checkpoint_*") if is_checkpoint(p) and p.name.split("_")[-1].isdigit()]
+    found = [p for p in checkpoint_folders(trial_dir) if is_checkpoint(p)]
     if not found:
-        raise SpaTuneError(f"{trial_dir}: no trial checkpoint in this folder (checkpoint_*/{STATE_FILE})")
-    return max(found, key=lambda p: int(p.name.split("_")[-1]))
+        raise SpaTuneError(f"{trial_dir}: no trial checkpoint in this folder ({CHECKPOINT_PREFIX}*/{STATE_FILE})")
+    return found[-1]
 
 
 def trial_dir_of_run(run_id: str, tracking_uri: str, hint: str = "give --tracking-uri") -> Path:
@@ -179,7 +179,7 @@ def trained_checkpoint(name: str, tracking_uri: str | None = None) -> Path | Non
             return path
         if is_experiment_dir(path):
             return newest_checkpoint(best_dense_trial(path))
-        if any(path.glob("checkpoint_*")):
+        if checkpoint_folders(path):
             return newest_checkpoint(path)
         raise SpaTuneError(f"model folder {name!r} has no config.json and is no spa-tune trial, checkpoint "
                            "or experiment folder")

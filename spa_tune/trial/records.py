@@ -6,10 +6,17 @@ Trial folder (``output_dir``), rewritten or extended after every evaluation:
 - ``accounting.json``: the per-layer table of that evaluation (remaining % and learned parameters);
 - ``block_masks.npz``: the evaluation-mode block mask of every masked layer, boolean, by layer name;
 - ``predictions.json``: the last evaluation's answers (written by ``spa_tune.data.squad_metric``);
-- ``feature_cache.json``: which feature-cache entries the trial used and whether it built them.
+- ``feature_cache.json``: which feature-cache entries the trial used and whether it built them;
+- ``generated-data/``: the generated SQuAD-format set of a trial with ``dataset: generated``;
+- ``checkpoint_<step>/``: a checkpoint (step zero-padded to six digits), the newest ``keep_checkpoints``
+  kept. Under Ray Tune the trainable hands each one to Tune, which keeps it in the experiment folder.
 
 Checkpoint folder: ``trial_config.json`` (the validated trial configuration) and a copy of
-``metrics.jsonl``, next to ``trial_state.pt`` (``spa_tune.trial.checkpoint``).
+``metrics.jsonl``, next to ``trial_state.pt`` (model, optimizer, scheduler and random states,
+written and read by ``spa_tune.trial.checkpoint``).
+
+The MLflow queue (``spa_tune.tracking.buffered``, a layer below) writes ``mlflow_unsent.jsonl``
+into the trial folder when evaluations are still unsent as the trial ends.
 """
 
 from __future__ import annotations
@@ -30,8 +37,28 @@ BLOCK_MASKS_FILE = "block_masks.npz"
 PREDICTIONS_FILE = "predictions.json"
 FEATURE_CACHE_RECORD = "feature_cache.json"
 CONFIG_FILE = "trial_config.json"
+STATE_FILE = "trial_state.pt"
+GENERATED_DATA = "generated-data"
+CHECKPOINT_PREFIX = "checkpoint_"
 
 LAYERS = "layers"  # the metrics key holding the per-layer table, which goes to ACCOUNTING_FILE
+
+
+def checkpoint_name(step: int) -> str:
+    """The folder name of the checkpoint after ``step`` steps: ``checkpoint_000120``."""
+    return f"{CHECKPOINT_PREFIX}{step:06d}"
+
+
+def checkpoint_step(path: str | Path) -> int | None:
+    """The step of a ``checkpoint_<step>`` folder name; None for any other name."""
+    digits = Path(path).name.removeprefix(CHECKPOINT_PREFIX)
+    return int(digits) if Path(path).name.startswith(CHECKPOINT_PREFIX) and digits.isdigit() else None
+
+
+def checkpoint_folders(parent: str | Path) -> list[Path]:
+    """The ``checkpoint_<step>`` folders directly under ``parent``, oldest step first."""
+    found = [p for p in Path(parent).glob(f"{CHECKPOINT_PREFIX}*") if p.is_dir() and checkpoint_step(p) is not None]
+    return sorted(found, key=checkpoint_step)
 
 
 def append_metrics(folder: str | Path, metrics: Mapping[str, Any]) -> None:

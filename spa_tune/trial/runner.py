@@ -32,7 +32,15 @@ from .evaluate import evaluate
 from .losses import combine_losses, distillation_loss
 from .optim import build_optimizer
 from .precision import backward_and_step
-from .records import LAYERS, METRICS_LOG, append_metrics, restore_metrics_log, write_accounting, write_block_masks
+from .records import (
+    LAYERS,
+    METRICS_LOG,
+    append_metrics,
+    checkpoint_name,
+    restore_metrics_log,
+    write_accounting,
+    write_block_masks,
+)
 from .setup import TrialSetup, build_trial
 
 Report = Callable[[dict, str], None]
@@ -208,7 +216,7 @@ def checkpoint_now(run: TrainingRun, state: LoopState) -> Path:
     """Write the checkpoint of ``state.step`` (with a copy of the metrics log); keep the newest ``keep_checkpoints``."""
     cfg, metrics = run.setup.cfg, state.metrics
     checkpoint = save_checkpoint(
-        run.checkpoints / f"checkpoint_{state.step:06d}", run.setup.model, run.optimizer, run.scheduler, state.step,
+        run.checkpoints / checkpoint_name(state.step), run.setup.model, run.optimizer, run.scheduler, state.step,
         cfg.model_dump(), extra={"threshold": metrics["threshold"], "em": metrics["em"], "f1": metrics["f1"]},
         files=(Path(cfg.output_dir) / METRICS_LOG,), scaler=run.setup.precision.state_dict(),
         fingerprint=run.fingerprint,

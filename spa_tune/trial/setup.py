@@ -19,6 +19,7 @@ from ..model.inject import prepare_model
 from ..model.loading import load_tokenizer
 from .data import trial_data
 from .precision import Precision, build_precision, precision_problem, resolve_precision
+from .records import GENERATED_DATA
 from .teacher import load_teacher, load_trained_qa_model, tokenizer_name
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ def data_files(cfg: TrialConfig) -> tuple[str | None, str | None]:
     if cfg.dataset != GENERATED_DATASET or (cfg.train_file and cfg.eval_file):
         return cfg.train_file, cfg.eval_file
     train, dev = write_generated_squad(
-        Path(cfg.output_dir) / "generated-data",
+        Path(cfg.output_dir) / GENERATED_DATA,
         cfg.generated_train_questions,
         cfg.generated_eval_questions,
         seed=0,

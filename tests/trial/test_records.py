@@ -13,6 +13,9 @@ from spa_tune.trial.records import (
     CONFIG_FILE,
     METRICS_LOG,
     append_metrics,
+    checkpoint_folders,
+    checkpoint_name,
+    checkpoint_step,
     logged_threshold,
     read_accounting,
     read_block_masks,
@@ -93,3 +96,13 @@ def test_an_unreadable_trial_config_is_one_line_naming_the_file(tmp_path, text, 
         (tmp_path / CONFIG_FILE).write_text(text)
     with pytest.raises(SpaTuneError, match=rf"^{tmp_path / CONFIG_FILE}: unreadable trial config \(.*{reason}"):
         read_trial_config(tmp_path)
+
+
+def test_checkpoint_folders_by_step_only_named_ones(tmp_path):
+    for step in (120, 8, 1000000):
+        (tmp_path / checkpoint_name(step)).mkdir()
+    (tmp_path / "checkpoint_best").mkdir()  # not a step
+    (tmp_path / "checkpoint_000050").write_text("")  # a file, not a folder
+    assert checkpoint_name(8) == "checkpoint_000008"
+    assert [checkpoint_step(p) for p in checkpoint_folders(tmp_path)] == [8, 120, 1000000]
+    assert checkpoint_step(tmp_path / "trial_state.pt") is None
