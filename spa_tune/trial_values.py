@@ -1,9 +1,12 @@
 """A trial's values: the experiment's fixed trial keys, its sheet row, its sampled keys, and the defaults.
 
-The one place where they are merged, for the trainable (which runs the trial), the scheduler (which
-places it in a stratum), the results table and the results page (which show it). A trial of a sheet
-row carries ``sheet_row`` in its Ray config; that row's values already hold the fixed keys the row
-leaves empty (``sheet/rows.py``), so they replace the fixed keys rather than add to them.
+The one place where they are merged. ``trial_config`` validates the merge into the ``TrialConfig``
+that the trainable runs and the results page scores the untrained model with; the scheduler and the
+results table place a trial in its density stratum from ``trial_values``, the same merge as the
+values were written (a validated ``final_lambda: 50`` reads ``50.0``, and stratum labels, MLflow tags
+and a resumed experiment's recorded strata keep the written form). A trial of a sheet row carries
+``sheet_row`` in its Ray config; that row's values already hold the fixed keys the row leaves empty
+(``sheet/rows.py``), so they replace the fixed keys rather than add to them.
 """
 
 from __future__ import annotations
@@ -43,7 +46,10 @@ def with_defaults(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def trial_config(
     fixed: Mapping[str, Any], sampled: Mapping[str, Any], sheet_rows: Mapping[int, Mapping[str, Any]] | None = None,
-    **overrides: Any,
+    *, source: str = "config", **overrides: Any,
 ) -> TrialConfig:
-    """The validated ``TrialConfig`` of a trial (``trial_values`` with ``overrides`` on top)."""
-    return validate_trial_config({**trial_values(fixed, sampled, sheet_rows), **overrides})
+    """The validated ``TrialConfig`` of a trial: ``trial_values`` with ``overrides`` on top.
+
+    A problem raises ``SpaTuneError`` naming ``source`` and the key.
+    """
+    return validate_trial_config({**trial_values(fixed, sampled, sheet_rows), **overrides}, source)

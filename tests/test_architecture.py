@@ -151,7 +151,12 @@ ONE_PLACE = {
     r"TrialConfig\.model_fields\[|TrialConfig\.model_fields\.items\(\)": {"trial_values.py"},
     r"\.pop\((SHEET_ROW|\"sheet_row\")": {"trial_values.py"},
     r"^def (auto_stratum|stratum_of|stratum_label)\(": {"strata.py"},
-    r"^def (trial_values|with_defaults|default_of)\(": {"trial_values.py"},
+    r"^def (trial_values|with_defaults|default_of|trial_config)\(": {"trial_values.py"},
+    r"TrialConfig\(\*\*": {"config.py"},  # validated in one place (validate_trial_config)
+    r"\{\*\*(spec\.trial|fixed|self\._?fixed|trial), \*\*": set(),  # merged by trial_values alone
+    # the names of a trial's files and checkpoint folders
+    r"\"(trial_state\.pt|generated-data|metrics\.jsonl|accounting\.json|block_masks\.npz|trial_config\.json)\"|"
+    r"[\"']checkpoint_[\"{]": {"trial/records.py"},
 }
 
 

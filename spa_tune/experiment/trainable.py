@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from ray import tune
 
-from ..config import TrialConfig, validate_trial_config
+from ..config import TrialConfig
 from ..errors import TrainingDiverged
 from ..search.diverged import divergence_result
 from ..spec.space import METRICS
@@ -34,7 +34,7 @@ from ..trial.precision import resolve_precision
 from ..trial.records import read_block_masks
 from ..trial.runner import run_trial
 from ..trial.setup import hardware_label
-from ..trial_values import SHEET_ROW, default_of, trial_values
+from ..trial_values import SHEET_ROW, trial_config, trial_values
 
 log = logging.getLogger("spa_tune.trial")
 # Metrics Tune sees: scalars only (the per-layer table goes to MLflow and the trial folder).
@@ -58,8 +58,12 @@ class TrialContext:
     sheet_origins: dict[int, dict[str, str]] = field(default_factory=dict)
 
     def trial_values(self, config: dict[str, Any]) -> dict[str, Any]:
-        """A trial's values: the fixed keys (or its sheet row's), then the sampled ones."""
+        """A trial's explicit values: the fixed keys (or its sheet row's), then the sampled ones."""
         return trial_values(self.fixed, config, self.sheet_rows)
+
+    def trial_config(self, config: dict[str, Any], **overrides: Any) -> TrialConfig:
+        """A trial's validated ``TrialConfig``: its values with ``overrides`` on top."""
+        return trial_config(self.fixed, config, self.sheet_rows, **overrides)
 
 
 def trial_device(requested: str, gpus: float) -> str:
@@ -145,10 +149,12 @@ def run_tuned_trial(context: TrialContext, config: dict[str, Any]) -> None:
     tune_context = tune.get_context()
     trial_id = tune_context.get_trial_id()
     use_short_http_retries()  # the trial's MLflow queue resends by itself
-    values = {**context.trial_values(config), "output_dir": os.getcwd()}
-    values["device"] = trial_device(values.get("device", default_of("device")), context.gpus)
-    values["precision"] = resolve_precision(values.get("precision", default_of("precision")), values["device"])
-    cfg = validate_trial_config(values)  # as run: the precision logged is the one used
+    values = context.trial_values(config)
+    asked = context.trial_config(config)
+    device = trial_device(asked.device, context.gpus)
+    # as run: the device and precision logged are the ones used
+    cfg = context.trial_config(config, output_dir=os.getcwd(), device=device,
+                               precision=resolve_precision(asked.precision, device))
     torch.set_num_threads(max(1, int(context.cpus)))
     stratum = stratum_label(stratum_of(values, list(context.stratum_keys) or None))
     tags = {**trial_tags(cfg, trial_id, stratum), **context.sheet_origins.get(config.get(SHEET_ROW), {})}

@@ -20,21 +20,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml  # noqa: E402
-from pydantic import ValidationError  # noqa: E402
+import yaml
 
-from ..config import TrialConfig  # noqa: E402
-from ..errors import SpaTuneError  # noqa: E402
-from ..layout import SPACE_FILE, STATE_FILE  # noqa: E402
-from ..tracking.mlflow_runs import TRIAL_ID_TAG  # noqa: E402
-from ..trial_values import default_of, trial_values, with_defaults  # noqa: E402
-from .collect import RESULTS_FILE, mlflow_query, read_results_csv, read_state, tracking_client  # noqa: E402
-from .figures import size_figure  # noqa: E402
-from .render import markdown_table  # noqa: E402
-from .runs import child_runs  # noqa: E402
-from .seed_tables import page_lines  # noqa: E402
-from .seeds import repeated_groups  # noqa: E402
-from .values import number  # noqa: E402
+from ..errors import SpaTuneError
+from ..layout import SPACE_FILE, STATE_FILE
+from ..tracking.mlflow_runs import TRIAL_ID_TAG
+from ..trial_values import default_of, trial_config, trial_values, with_defaults
+from .collect import RESULTS_FILE, mlflow_query, read_results_csv, read_state, tracking_client
+from .figures import size_figure
+from .render import markdown_table
+from .runs import child_runs
+from .seed_tables import page_lines
+from .seeds import repeated_groups
+from .values import number
 
 PRUNING_LABELS = {"topK": "movement (topK)", "sigmoied_threshold": "soft movement", "magnitude": "magnitude",
                   "l0": "L0", "threshold": "threshold"}
@@ -150,13 +148,10 @@ def untrained_scores(trial: dict[str, Any]) -> dict[str, Any]:
     from ..trial.setup import seed_everything
 
     with tempfile.TemporaryDirectory(prefix="spa-tune-untrained-") as tmp:
-        try:
-            values = {**trial, "method": "dense", "output_dir": tmp, "device": "cpu", "target_remaining_pct": None}
-            # a trial that starts from a finished dense trial: the untrained model is that trial's base
-            values["model"] = base_model_name(values.get("model", default_of("model")))
-            cfg = TrialConfig(**values)
-        except ValidationError as err:
-            raise SpaTuneError(f"trial section: not a valid trial configuration ({err.errors()[0]['msg']})") from None
+        # a trial that starts from a finished dense trial: the untrained model is that trial's base
+        base = base_model_name(trial.get("model", default_of("model")))
+        cfg = trial_config(trial, {}, method="dense", output_dir=tmp, device="cpu", target_remaining_pct=None,
+                           model=base, source="trial section")
         seed_everything(cfg.seed)
         model = prepare_model(load_qa_model(cfg.model), cfg).eval()
         scores = score_models({"untrained": model}, cfg)["untrained"]

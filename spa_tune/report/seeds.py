@@ -15,6 +15,7 @@ from typing import Any
 
 from ..config import NO_RESULT_KEYS
 from ..trial_values import TRIAL_DEFAULTS as DEFAULTS
+from ..trial_values import trial_values, with_defaults
 from .values import number, parse_value
 
 SEED_KEY = "seed"
@@ -72,15 +73,12 @@ def canonical(value: Any) -> Any:
     return value
 
 
-def trial_config(row: Mapping[str, Any]) -> dict[str, Any]:
+def row_config(row: Mapping[str, Any]) -> dict[str, Any]:
     """A row's full trial configuration, in canonical values: ``TrialConfig``'s defaults, then its
     ``config`` mapping if it has one, else its own trial keys (empty cells count as unset)."""
     given = row.get("config") if isinstance(row.get("config"), Mapping) else row
-    config = {}
-    for key, default in DEFAULTS.items():
-        value = given.get(key)
-        config[key] = canonical(default if value is None or value == "" else value)
-    return config
+    explicit = {key: value for key, value in given.items() if key in DEFAULTS and value not in (None, "")}
+    return {key: canonical(value) for key, value in with_defaults(explicit).items()}
 
 
 def with_config(rows: Iterable[dict], fixed: Mapping[str, Any], searched: Sequence[str]) -> list[dict]:
@@ -92,12 +90,12 @@ def with_config(rows: Iterable[dict], fixed: Mapping[str, Any], searched: Sequen
     """
     out = []
     for row in rows:
-        config = dict(fixed)
+        given = {}
         for key in ("method", "pruning_method", *searched):
             value = row.get(key)
             if key in DEFAULTS and (value not in (None, "") or DEFAULTS[key] is None):
-                config[key] = None if value == "" else value
-        out.append({**row, "config": config})
+                given[key] = None if value == "" else value
+        out.append({**row, "config": trial_values(fixed, given)})
     return out
 
 
@@ -123,7 +121,7 @@ def seed_groups(rows: Sequence[Mapping[str, Any]], statuses: Sequence[str] = ("c
     spread); dense first, then by method and setting; a group's trials by seed. A trial stopped early or failed has no final
     result to compare, so only completed trials count by default.
     """
-    counted = [(row, trial_config(row)) for row in rows if row.get("status") in statuses]
+    counted = [(row, row_config(row)) for row in rows if row.get("status") in statuses]
     keys = [grouping_key(config) for _, config in counted]
     varying = [key for key in DEFAULTS if key != SEED_KEY and key not in NO_RESULT_KEYS
                and len({repr(config[key]) for _, config in counted}) > 1]

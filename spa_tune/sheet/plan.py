@@ -12,10 +12,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import TrialConfig
 from ..errors import SpaTuneError
 from ..spec.load import REPORTS_ONCE, eval_every_of
 from ..spec.space import SpaceSpec
+from ..trial_values import trial_config
 from .layout import sheet_label
 from .read import read_sheet
 from .rows import row_trial
@@ -117,7 +117,7 @@ def check_plan(plan: SheetPlan, spec: SpaceSpec, where: str, source: str = "spac
 
 def row_point(planned: PlannedRow, spec: SpaceSpec) -> dict[str, Any]:
     """The row's value of every searched key (trial section and defaults fill empty cells)."""
-    full = TrialConfig(**planned.values).model_dump()
+    full = trial_config(planned.values, {}).model_dump()
     return {key: full[key] for key in spec.search}
 
 

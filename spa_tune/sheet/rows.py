@@ -14,6 +14,7 @@ from typing import Any
 from ..config import RANKED_METHODS, trial_config_problem
 from ..errors import SpaTuneError
 from ..spec.inputs import absolute_input, input_problem
+from ..trial_values import trial_values
 from .read import Sheet, SheetCell, SheetRow, uncached_formula_error
 
 
@@ -164,7 +165,7 @@ def row_trial(sheet: Sheet, row: SheetRow, fixed: dict[str, Any], space_source: 
             f"{where} {row.code.coordinate}: method code {code} distils from a teacher, but neither the row nor "
             f"{space_source} trial section sets teacher_name_or_path"
         )
-    merged = {**fixed, **values, "method": method}
+    merged = trial_values(fixed, {**values, "method": method})
     problem = trial_config_problem(merged)
     if problem is not None:
         key, message = problem

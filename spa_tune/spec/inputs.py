@@ -18,6 +18,7 @@ from typing import Any
 from ..data.squad_json import read_squad_json
 from ..errors import SpaTuneError
 from ..model.loading import expanded, model_name_problem
+from ..trial_values import trial_values
 
 DATA_KEYS = ("train_file", "eval_file")
 MODEL_KEYS = ("model", "teacher_name_or_path", "tokenizer")
@@ -104,12 +105,12 @@ def check_space_inputs(spec) -> None:
         for i, value in enumerate(getattr(domain, "values", None) or []):
             problem = input_problem(key, value)
             if problem is None and key == "target_remaining_pct":
-                problem = _target_problem({**spec.trial, key: value})
+                problem = _target_problem(trial_values(spec.trial, {key: value}))
             if problem is not None:
                 raise SpaTuneError(f"search.{key}.values[{i}]: {problem}")
     for i, point in enumerate(spec.searcher.points_to_evaluate):
         check_trial_inputs(point, f"searcher.points_to_evaluate[{i}]")
-        problem = _target_problem({**spec.trial, **point})
+        problem = _target_problem(trial_values(spec.trial, point))
         if problem is not None:
             raise SpaTuneError(f"searcher.points_to_evaluate[{i}].target_remaining_pct: {problem}")
 

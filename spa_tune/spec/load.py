@@ -12,9 +12,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..config import TRIAL_KEYS, TrialConfig, did_you_mean, parse_overrides, read_yaml_mapping, trial_config_problem
+from ..config import TRIAL_KEYS, did_you_mean, parse_overrides, read_yaml_mapping, trial_config_problem
 from ..errors import SpaTuneError
-from ..trial_values import default_of
+from ..trial_values import default_of, trial_config, trial_values
 from .inputs import check_space_inputs, make_inputs_absolute
 from .space import DOMAIN_TYPES, RESERVED_TRIAL_KEYS, IntDomain, RangeDomain, SpaceSpec, ValuesDomain
 
@@ -113,7 +113,7 @@ def check_space(spec: SpaceSpec) -> None:
         if key in RESERVED_TRIAL_KEYS:
             raise SpaTuneError(f"search.{key}: set by spa-tune, cannot be searched")
         for field, value in domain_candidates(domain):
-            problem = trial_config_problem({**spec.trial, key: value})
+            problem = trial_config_problem(trial_values(spec.trial, {key: value}))
             if problem is not None:
                 raise SpaTuneError(f"search.{key}.{field}: {problem[1].removeprefix(key + ': ')}")
         if spec.searcher.type == "grid" and domain.type != "grid":
@@ -133,7 +133,7 @@ def check_space(spec: SpaceSpec) -> None:
             missing = [k for k in spec.search if k not in point]
             if missing:
                 raise SpaTuneError(f"{where}: optuna needs every searched key, missing {', '.join(missing)}")
-        check_trial_values({**spec.trial, **point}, where)
+        check_trial_values(trial_values(spec.trial, point), where)
     check_scheduler(spec)
     check_reports_during_training(spec)
     if spec.searcher.type == "grid" and spec.searcher.points_to_evaluate:
@@ -178,7 +178,8 @@ REPORTS_ONCE = (
 
 
 def eval_every_of(values: dict[str, Any]) -> int:
-    return TrialConfig(**values).eval_every
+    """How often trials of ``values`` evaluate (their ``eval_every``, the default where unset)."""
+    return trial_config(values, {}).eval_every
 
 
 def check_reports_during_training(spec: SpaceSpec) -> None:
@@ -192,10 +193,10 @@ def check_reports_during_training(spec: SpaceSpec) -> None:
         return
     if "eval_every" in spec.search:
         for field, value in domain_candidates(spec.search["eval_every"]):
-            if eval_every_of({**spec.trial, "eval_every": value}) == 0:
+            if eval_every_of(trial_values(spec.trial, {"eval_every": value})) == 0:
                 raise SpaTuneError(f"search.eval_every.{field}: 0 {REPORTS_ONCE}")
         for i, point in enumerate(spec.searcher.points_to_evaluate):
-            if "eval_every" in point and eval_every_of({**spec.trial, **point}) == 0:
+            if "eval_every" in point and eval_every_of(trial_values(spec.trial, point)) == 0:
                 raise SpaTuneError(f"searcher.points_to_evaluate[{i}].eval_every: 0 {REPORTS_ONCE}")
         return
     if spec.grid_from_sheet is not None and spec.searcher.type == "grid":

@@ -12,7 +12,7 @@ from spa_tune.report.collect import Source
 from spa_tune.report.combine import build_report
 from spa_tune.report.render import render_json, render_markdown, render_table
 from spa_tune.report.seed_tables import page_lines, write_seed_csv
-from spa_tune.report.seeds import NO_RESULT_KEYS, canonical, repeated_groups, seed_groups, trial_config, with_config
+from spa_tune.report.seeds import NO_RESULT_KEYS, canonical, repeated_groups, row_config, seed_groups, with_config
 
 
 def trial(trial_id, seed, f1, method="fine-pruning", status="completed", **keys):
@@ -74,7 +74,7 @@ def test_values_read_from_text_match_values_from_yaml():
     from_mlflow = {"trial_id": "b", "status": "completed", "seed": "2", "f1": 3.0,
                    "config": {"method": "splopa", "num_train_epochs": "1.0", "regularization": "None",
                               "global_topk": "False", "seed": "2", "density": "final_threshold=0.7"}}
-    assert trial_config(from_yaml)["seed"] == 42  # the config mapping, not the row, is the configuration
+    assert row_config(from_yaml)["seed"] == 42  # the config mapping, not the row, is the configuration
     from_yaml["config"]["seed"] = 1
     [group] = repeated_groups([from_yaml, from_mlflow])
     assert group.seeds == [1, 2] and group.stats["f1"].mean == 2.0
@@ -85,7 +85,7 @@ def test_with_config_puts_the_searched_values_over_the_fixed_ones():
     rows = [{"trial_id": "a", "method": "dense", "pruning_method": "", "regularization": None, "final_lambda": 5.0}]
     [row] = with_config(rows, {"regularization": "l1", "seed": 3, "final_lambda": 1.0}, ["regularization", "final_lambda"])
     assert row["config"] == {"regularization": None, "seed": 3, "final_lambda": 5.0, "method": "dense"}
-    assert trial_config(row)["pruning_method"] == "topK"  # unset: the default
+    assert row_config(row)["pruning_method"] == "topK"  # unset: the default
 
 
 def fixed_rows(f1s=(50.0, 54.0, 55.0)):
