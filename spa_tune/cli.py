@@ -267,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--plot-dir", default=".", help="folder for pareto.png and pareto_learned.png (default: here)")
     report.set_defaults(func=cmd_report)
 
-    export = sub.add_parser("export", help="export a trial: Hugging Face model folder or SPLoPA adapter file")
+    export = sub.add_parser("export", help="export a trial: Hugging Face model folder, ONNX file or SPLoPA adapter file")
     export.add_argument("run", help="trial or checkpoint folder, its URI (s3://.../trial_<id>), MLflow run id, "
                         "or an experiment folder with --trial")
     export.add_argument("--trial", metavar="ID", help="with an experiment folder: the trial to export (its trial_id)")

@@ -14,7 +14,6 @@ from typing import Any, Literal
 import annotated_types
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
 
 # Headings of the trial-key page: the first key of each group, in the model's order.
 TRIAL_KEY_GROUPS = {
@@ -65,7 +64,7 @@ def default_text(field: FieldInfo) -> str:
     if field.default_factory is not None:
         value = field.default_factory()
         return "(section defaults)" if isinstance(value, BaseModel) else f"`{value!r}`"
-    if field.default is PydanticUndefined:
+    if field.is_required():
         return "required"
     if field.default is None:
         return "unset"

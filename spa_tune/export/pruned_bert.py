@@ -32,7 +32,8 @@ class PrunedBertConfig(BertConfig):
 class NoHeads(nn.Module):
     """Self-attention of a layer whose heads were all removed: an empty context."""
 
-    def forward(self, hidden_states, *args, **kwargs):  # noqa: D102
+    def forward(self, hidden_states, *args, **kwargs):
+        """A context of width 0 for every token, and no attention weights."""
         return hidden_states.new_zeros(*hidden_states.shape[:-1], 0), None
 
 

@@ -106,10 +106,12 @@ class BlockMaskedLinear(nn.Module):
         mask = self.block_mask(weight)
         return binarizers.apply_block_mask(weight, mask, self.spec.block_rows, self.spec.block_cols)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` through the masked (and, for SPLoPA, adapted) weight and the bias."""
         return F.linear(x, self.masked_weight(), self.bias)
 
-    def extra_repr(self) -> str:  # noqa: D102
+    def extra_repr(self) -> str:
+        """Sizes, pruning method and block shape, for ``print(model)``."""
         s = self.spec
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, "
