@@ -179,7 +179,7 @@ def trained_checkpoint(name: str, tracking_uri: str | None = None) -> Path | Non
             return path
         if is_experiment_dir(path):
             return newest_checkpoint(best_dense_trial(path))
-        if checkpoint_folders(path):
+        if any(path.glob(f"{CHECKPOINT_PREFIX}*")):  # a trial folder, even if its only checkpoint is unfinished
             return newest_checkpoint(path)
         raise SpaTuneError(f"model folder {name!r} has no config.json and is no spa-tune trial, checkpoint "
                            "or experiment folder")
