@@ -21,7 +21,7 @@ from ..layout import RESULTS_FILE, trial_folder_name
 from ..layout import STATE_FILE as EXPERIMENT_FILE
 from ..model.loading import OFFLINE_MODEL_NAME, expanded, model_name_problem
 from .checkpoint import STATE_FILE, is_checkpoint
-from .records import CHECKPOINT_PREFIX, CONFIG_FILE, checkpoint_folders, read_trial_config
+from .records import CHECKPOINT_PREFIX, CONFIG_FILE, checkpoint_folders, has_checkpoint_entries, read_trial_config
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 DENSE = "dense"
@@ -179,7 +179,7 @@ def trained_checkpoint(name: str, tracking_uri: str | None = None) -> Path | Non
             return path
         if is_experiment_dir(path):
             return newest_checkpoint(best_dense_trial(path))
-        if any(path.glob(f"{CHECKPOINT_PREFIX}*")):  # a trial folder, even if its only checkpoint is unfinished
+        if has_checkpoint_entries(path):
             return newest_checkpoint(path)
         raise SpaTuneError(f"model folder {name!r} has no config.json and is no spa-tune trial, checkpoint "
                            "or experiment folder")

@@ -61,6 +61,11 @@ def checkpoint_folders(parent: str | Path) -> list[Path]:
     return sorted(found, key=checkpoint_step)
 
 
+def has_checkpoint_entries(parent: str | Path) -> bool:
+    """Whether ``parent`` holds any ``checkpoint_*`` entry, an unfinished one (``.tmp``) included: a trial folder."""
+    return any(Path(parent).glob(f"{CHECKPOINT_PREFIX}*"))
+
+
 def append_metrics(folder: str | Path, metrics: Mapping[str, Any]) -> None:
     """Add one evaluation's metrics, without its per-layer table, as a line of the metrics log."""
     flat = {key: value for key, value in metrics.items() if key != LAYERS}

@@ -16,6 +16,7 @@ from spa_tune.trial.records import (
     checkpoint_folders,
     checkpoint_name,
     checkpoint_step,
+    has_checkpoint_entries,
     logged_threshold,
     read_accounting,
     read_block_masks,
@@ -106,3 +107,9 @@ def test_checkpoint_folders_by_step_only_named_ones(tmp_path):
     assert checkpoint_name(8) == "checkpoint_000008"
     assert [checkpoint_step(p) for p in checkpoint_folders(tmp_path)] == [8, 120, 1000000]
     assert checkpoint_step(tmp_path / "trial_state.pt") is None
+
+
+def test_an_unfinished_checkpoint_makes_a_trial_folder_without_checkpoints(tmp_path):
+    assert not has_checkpoint_entries(tmp_path)
+    (tmp_path / "checkpoint_000002.tmp").mkdir()  # being written when the trial stopped
+    assert has_checkpoint_entries(tmp_path) and checkpoint_folders(tmp_path) == []
